@@ -1,0 +1,41 @@
+/** Shared helpers for unit tests: temp databases and byte utilities. */
+import { Database } from "../../src/store/database.ts";
+import type { Stamp } from "../../src/memdb/memdb.ts";
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array | number): string =>
+  typeof b === "number" ? `errno ${b}` : new TextDecoder().decode(b);
+
+/** Writer 0 at a fixed time: the local-mode stamp of the spec's test cases. */
+export const T0: Stamp = { writer: 0, mtime: 1000 };
+
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", data as BufferSource);
+  return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A temporary directory removed when the returned object is disposed. */
+export function tempDir(): { path: string; [Symbol.dispose](): void } {
+  const path = Deno.makeTempDirSync({ prefix: "pmxcfs-test-" });
+  return { path, [Symbol.dispose]: () => Deno.removeSync(path, { recursive: true }) };
+}
+
+/** Opens a fresh database in a temp dir; `reopen` closes and loads it again. */
+export function freshDb(now = 1000) {
+  const dir = tempDir();
+  const path = `${dir.path}/config.db`;
+  const h = {
+    path,
+    db: Database.open(path, now),
+    reopen(at = now) {
+      h.db.close();
+      h.db = Database.open(path, at);
+      return h.db;
+    },
+    [Symbol.dispose]() {
+      h.db.close();
+      dir[Symbol.dispose]();
+    },
+  };
+  return h;
+}
