@@ -1,0 +1,89 @@
+/** config.db round trips and whole-state replacement (spec 4.4, 4.6). */
+import { assert, assertEquals } from "./assert.ts";
+import { encodeIndex, toHex } from "../../src/memdb/checksum.ts";
+import { Memdb } from "../../src/memdb/memdb.ts";
+import { Errno } from "../../src/memdb/errno.ts";
+import type { Database } from "../../src/store/database.ts";
+import { enc, freshDb, T0 } from "./helpers.ts";
+
+const kinds: [string, (db: Database) => { errno: number }][] = [
+  ["mkdir", (db) => db.mkdir("d2", T0)],
+  ["create", (db) => db.create("d/new", T0)],
+  ["write", (db) => db.write("d/f", T0, enc("hello"), 3, false)],
+  ["write+truncate", (db) => db.write("d/f", T0, enc("xy"), 1, true)],
+  ["truncate", (db) => db.truncate("d/f", T0, 100)],
+  ["utime", (db) => db.utime("d/f", { writer: 2, mtime: 7 })],
+  ["rename", (db) => db.rename("d/f", "d/g", T0)],
+  ["rename over", (db) => db.rename("d/f", "d/other", T0)],
+  ["rename dir", (db) => db.rename("d/empty", "moved", T0)],
+  ["delete file", (db) => db.delete("d/f", T0)],
+  ["delete dir", (db) => db.delete("d/empty", T0)],
+  ["lock mkdir", (db) => db.mkdir("priv/lock/L", T0)],
+];
+
+for (const [kind, op] of kinds) {
+  Deno.test(`reload after ${kind} gives the same tree`, () => {
+    using h = freshDb();
+    const db = h.db;
+    for (const d of ["d", "d/empty", "priv", "priv/lock"]) db.mkdir(d, T0);
+    db.create("d/f", T0);
+    db.write("d/f", T0, enc("0123456789"), 0, false);
+    db.create("d/other", T0);
+    assertEquals(op(db).errno, 0);
+    const sum = toHex(db.memdb.treeChecksum());
+    const idx = encodeIndex(db.memdb.index());
+    const again = h.reopen();
+    assertEquals(toHex(again.memdb.treeChecksum()), sum);
+    assertEquals(encodeIndex(again.memdb.index()), idx);
+  });
+}
+
+/** A leader and a follower that diverged; the follower takes the leader's state. */
+function diverged() {
+  const leader = Memdb.fresh(0);
+  const follower = freshDb();
+  for (const t of [leader, follower.db]) {
+    t.mkdir("nodes", T0);
+    t.create("a.cfg", T0);
+    t.write("a.cfg", T0, enc("same"), 0, false);
+  }
+  leader.create("only-leader", { writer: 1, mtime: 50 });
+  leader.write("a.cfg", { writer: 1, mtime: 51 }, enc("leader"), 0, true);
+  follower.db.create("only-follower", { writer: 2, mtime: 60 });
+  follower.db.mkdir("nodes/x", { writer: 2, mtime: 61 });
+  return { leader, follower };
+}
+
+Deno.test("4.6: whole-state replacement makes the follower equal to the leader", () => {
+  const { leader, follower } = diverged();
+  using _ = follower;
+  const db = follower.db;
+  const leaderIdx = encodeIndex(leader.index());
+  const before = db.memdb.counters.get("storage.cfg");
+  assertEquals(db.replaceState(leaderIdx, [...leader.rows()], 5000), null);
+  assertEquals(toHex(db.memdb.treeChecksum()), toHex(leader.treeChecksum()));
+  assertEquals(db.memdb.counters.get("storage.cfg"), before + 1);
+  const row = db.store.sql.prepare("SELECT type FROM tree WHERE inode = 0").get() as {
+    type: number;
+  };
+  assertEquals(row.type, 4);
+  // And it is on disk: a reload gives the same tree.
+  assertEquals(toHex(follower.reopen().memdb.treeChecksum()), toHex(leader.treeChecksum()));
+  assertEquals(follower.db.create("x", T0).errno, 0);
+});
+
+Deno.test("4.6: a result that does not match the leader's index rolls back and sets the error flag", () => {
+  const { leader, follower } = diverged();
+  using _ = follower;
+  const db = follower.db;
+  const sum = toHex(db.memdb.treeChecksum());
+  const leaderIdx = encodeIndex(leader.index());
+  // Leave one received entry out: the stored tree cannot match the index.
+  const rows = [...leader.rows()].filter((r) => r.name !== "only-leader");
+  const err = db.replaceState(leaderIdx, rows, 5000);
+  assert(err && /differs from leader/.test(err), String(err));
+  assertEquals(db.memdb.errors, true);
+  assertEquals(toHex(db.memdb.treeChecksum()), sum);
+  assertEquals(db.create("y", T0).errno, Errno.EIO);
+  assertEquals(toHex(follower.reopen().memdb.treeChecksum()), sum);
+});
