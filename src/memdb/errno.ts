@@ -3,6 +3,7 @@ export const Errno = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  EBADF: 9,
   EACCES: 13,
   EBUSY: 16,
   EEXIST: 17,

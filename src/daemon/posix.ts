@@ -1,0 +1,59 @@
+/** Thin wrappers over the libc calls of ffi/libc.ts. */
+import {
+  LIBC_PROCESS_LIBRARY,
+  LIBC_PROCESS_SYMBOLS,
+  LOCK_EX,
+  LOCK_NB,
+  MNT_DETACH,
+  O_CLOEXEC,
+  O_CREAT,
+  O_RDWR,
+} from "../../ffi/libc.ts";
+
+let lib: Deno.DynamicLibrary<typeof LIBC_PROCESS_SYMBOLS>["symbols"] | undefined;
+function libc() {
+  lib ??= Deno.dlopen(LIBC_PROCESS_LIBRARY, LIBC_PROCESS_SYMBOLS).symbols;
+  return lib;
+}
+
+const cstr = (s: string) => new TextEncoder().encode(s + "\0");
+
+function errno(): number {
+  const p = libc().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/** Opens (creating, mode 0600) and exclusively flocks `path` without blocking. */
+export function tryLockFile(path: string): { fd: number } | { errno: number } {
+  const fd = libc().open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
+  if (fd < 0) return { errno: errno() };
+  if (libc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    const e = errno();
+    libc().close(fd);
+    return { errno: e };
+  }
+  return { fd };
+}
+
+/** Lazy unmount (umount -l); returns 0 or the errno. */
+export function lazyUnmount(path: string): number {
+  return libc().umount2(cstr(path), MNT_DETACH) === 0 ? 0 : errno();
+}
+
+export function setsid(): void {
+  libc().setsid();
+}
+
+export function umask(mask: number): number {
+  return libc().umask(mask);
+}
+
+/** Points descriptors 0, 1 (and 2 when asked) at /dev/null. */
+export function detachStdio(alsoStderr: boolean): void {
+  const fd = libc().open(cstr("/dev/null"), O_RDWR, 0);
+  if (fd < 0) return;
+  libc().dup2(fd, 0);
+  libc().dup2(fd, 1);
+  if (alsoStderr) libc().dup2(fd, 2);
+  if (fd > 2) libc().close(fd);
+}

@@ -1,0 +1,95 @@
+/**
+ * An open memdb file. Writes collect in a private working copy and reach the
+ * tree as ONE whole-file update when the file is flushed (close), synced or
+ * released: one version bump and one SQLite transaction per open/write/close
+ * sequence, and no reader ever sees half a file. Readers get the content as it
+ * was when they opened it (memdb content arrays are never changed in place).
+ */
+import type { Entry } from "../memdb/entry.ts";
+import { Limits } from "../memdb/entry.ts";
+import { Errno } from "../memdb/errno.ts";
+import type { FsResult, PveFs } from "./pve_fs.ts";
+
+export class OpenFile {
+  /** Committed content seen by this handle. */
+  private snapshot: Uint8Array;
+  /** Uncommitted content (capacity may exceed `size`), or null when clean. */
+  private working: Uint8Array | null = null;
+  private size = 0;
+
+  constructor(private readonly fs: PveFs, readonly entry: Entry, truncate: boolean) {
+    this.snapshot = entry.data ?? new Uint8Array(0);
+    if (truncate) {
+      this.working = new Uint8Array(0);
+      this.size = 0;
+    }
+  }
+
+  get dirty(): boolean {
+    return this.working !== null;
+  }
+
+  read(offset: number, size: number): Uint8Array {
+    const data = this.working ? this.working.subarray(0, this.size) : this.snapshot;
+    if (offset >= data.length) return new Uint8Array(0);
+    return data.subarray(offset, Math.min(data.length, offset + size));
+  }
+
+  private ensure(end: number): Uint8Array {
+    if (!this.working) {
+      const cur = this.entry.data ?? new Uint8Array(0);
+      this.working = new Uint8Array(Math.max(end, cur.length, 4096));
+      this.working.set(cur);
+      this.size = cur.length;
+    }
+    if (end > this.working.length) {
+      const grown = new Uint8Array(
+        Math.min(Limits.maxFileSize, Math.max(end, this.working.length * 2)),
+      );
+      grown.set(this.working.subarray(0, this.size));
+      this.working = grown;
+    }
+    return this.working;
+  }
+
+  /** Takes a write into the working copy; the limits are checked now, not at close. */
+  write(data: Uint8Array, offset: number): FsResult {
+    const rel = this.fs.pathOf(this.entry);
+    if (rel === undefined) return { errno: Errno.ENOENT };
+    if (!this.fs.opts.quorate()) return { errno: Errno.EACCES };
+    const end = offset + data.length;
+    if (end > Limits.maxFileSize) return { errno: Errno.EFBIG };
+    const buf = this.ensure(end);
+    if (offset > this.size) buf.fill(0, this.size, offset);
+    buf.set(data, offset);
+    this.size = Math.max(this.size, end);
+    return { errno: 0, value: data.length };
+  }
+
+  /** ftruncate through this handle. */
+  truncate(length: number): FsResult {
+    if (!this.fs.opts.quorate()) return { errno: Errno.EACCES };
+    if (length > Limits.maxFileSize) return { errno: Errno.EFBIG };
+    const buf = this.ensure(length);
+    if (length > this.size) buf.fill(0, this.size, length);
+    this.size = length;
+    return { errno: 0, value: 0 };
+  }
+
+  /** Size as this handle sees it. */
+  get currentSize(): number {
+    return this.working ? this.size : this.snapshot.length;
+  }
+
+  /** Commits the working copy as one whole-file update. */
+  commit(): FsResult {
+    if (!this.working) return { errno: 0, value: 0 };
+    const rel = this.fs.pathOf(this.entry);
+    const content = this.working.slice(0, this.size);
+    this.working = null;
+    if (rel === undefined) return { errno: Errno.ENOENT };
+    const r = this.fs.writeWhole(rel, content);
+    this.snapshot = this.entry.data ?? new Uint8Array(0);
+    return r;
+  }
+}
