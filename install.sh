@@ -15,7 +15,7 @@ fi
 # Debian runtime packages. corosync's own service must not start on install:
 # pmxcfs writes its config, not the package.
 pkgs=(fuse3 libfuse3-3 corosync libcpg4 libquorum5 libcmap4 libqb100 iproute2 sqlite3
-  util-linux procps ca-certificates)
+  util-linux procps ca-certificates attr)
 # npm fetches Deno; take Debian's only when no npm is present (nodesource's nodejs ships one).
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

@@ -16,7 +16,20 @@ export const EXIT_STARTUP = 255;
 
 export class StartupError extends Error {}
 
-const now = () => Math.floor(Date.now() / 1000);
+/**
+ * The daemon's clock in seconds. Tests may shift it: PMXCFS_TEST_CLOCK_FILE
+ * names a file holding an offset in seconds (lock expiry without waiting).
+ */
+const clockFile = Deno.env.get("PMXCFS_TEST_CLOCK_FILE");
+function now(): number {
+  let offset = 0;
+  if (clockFile) {
+    try {
+      offset = Number(Deno.readTextFileSync(clockFile).trim()) || 0;
+    } catch { /* no offset yet */ }
+  }
+  return Math.floor(Date.now() / 1000) + offset;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function acquireLock(path: string, log: ReturnType<Log["domain"]>): Promise<number> {
@@ -35,9 +48,9 @@ function mountedAt(path: string): boolean {
     return Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) =>
       l.split(" ")[1] === real
     );
-  } catch {
-    // ENOTCONN from a dead FUSE server also lands here: treat as mounted.
-    return true;
+  } catch (e) {
+    // ENOTCONN from a dead FUSE server lands here too: that is a (stale) mount.
+    return !(e instanceof Deno.errors.NotFound);
   }
 }
 
@@ -124,13 +137,18 @@ export async function runDaemon(
     });
     const handler = new PveHandler(fs);
 
-    Deno.mkdirSync(cfg.mount, { recursive: true, mode: 0o750 });
+    // We hold the instance lock, so anything mounted here is left over from a killed daemon.
     if (mountedAt(cfg.mount)) {
       const e = lazyUnmount(cfg.mount);
       log(
         e ? "warn" : "notice",
         `cleaned up a stale mount at ${cfg.mount}${e ? ` (errno ${e})` : ""}`,
       );
+    }
+    try {
+      Deno.mkdirSync(cfg.mount, { recursive: true, mode: 0o750 });
+    } catch (e) {
+      throw new StartupError(`cannot create mount point ${cfg.mount}: ${(e as Error).message}`);
     }
     let session: FuseSession;
     try {

@@ -123,6 +123,7 @@ export class PveHandler implements Handler {
     const n = this.node(ino);
     if (!n) return req.replyErr(Errno.ENOENT);
     const rel = this.relOf(n);
+    const before = this.attr(ino, this.fs.attributes(n));
     // The order libfuse 2's high-level layer used: chmod, chown, truncate, utimens.
     if (set.mode !== undefined) {
       const r = this.fs.chmod(rel, set.mode);
@@ -152,8 +153,9 @@ export class PveHandler implements Handler {
       const r = this.fs.utime(rel, mtime);
       if (r.errno) return req.replyErr(r.errno);
     }
+    // An expired lock may have been removed by the unlock request: the call still succeeded.
     const after = this.node(ino);
-    if (!after) return req.replyErr(Errno.ENOENT);
+    if (!after) return req.replyAttr(before, 0);
     const attr = this.attr(ino, this.fs.attributes(after));
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
     if (h?.kind === "file") attr.size = h.file.currentSize;

@@ -1,0 +1,475 @@
+/**
+ * The local-mode daemon through real syscalls and tools ([FUSE] cases of
+ * spec section 15 that apply to local mode). Root only; every mount lives in
+ * a private mount namespace that dies with the daemon.
+ */
+import { assert, assertEquals } from "../unit/assert.ts";
+import { type Daemon, daemonArgs, daemonCommand, dataDir, startDaemon } from "./daemon_helpers.ts";
+import { shq, systemTestSkipReason } from "./helpers.ts";
+import { Database } from "../../src/store/database.ts";
+
+const skip = systemTestSkipReason();
+if (skip) console.log(`daemon system tests skipped: ${skip}`);
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false, fn });
+
+const WWW = 33;
+const S_IFMT = 0o170000;
+
+function mode(r: { value?: { mode: number } }): string {
+  const m = r.value!.mode;
+  const t = (m & S_IFMT) === 0o040000 ? "d" : (m & S_IFMT) === 0o120000 ? "l" : "-";
+  return t + (m & 0o7777).toString(8).padStart(4, "0");
+}
+
+async function withDaemon(fn: (d: Daemon) => Promise<void>, extra: string[] = []) {
+  using data = dataDir();
+  const d = await startDaemon(data.path, extra);
+  try {
+    await fn(d);
+  } catch (e) {
+    console.error(d.stderr());
+    throw e;
+  } finally {
+    await d.stop();
+  }
+}
+
+test("41, 51, 57: modes, owners, listing and .members of a fresh local node", () =>
+  withDaemon(async (d) => {
+    const setup = await d.ops([
+      ["mkdir", d.p("priv")],
+      ["write", d.p("priv/x"), "secret"],
+      ["mkdir", d.p("nodes")],
+      ["mkdir", d.p("nodes/n1")],
+      ["mkdir", d.p("nodes/n1/priv")],
+      ["write", d.p("nodes/n1/priv/k"), "k"],
+      ["write", d.p("nodes/n1/private"), "p"],
+      ["write", d.p("file.cfg"), "f"],
+      ["mkdir", d.p("dir")],
+    ]);
+    assert(setup.every((r) => r.ok), JSON.stringify(setup));
+    const paths = [
+      "",
+      "file.cfg",
+      "dir",
+      "priv",
+      "priv/x",
+      "nodes/n1/priv",
+      "nodes/n1/priv/k",
+      "nodes/n1/private",
+      "local",
+      ".version",
+      ".debug",
+      ".members",
+      ".vmlist",
+      ".rrd",
+      ".clusterlog",
+    ];
+    const st = await d.ops(paths.map((p) => ["stat", d.p(p)]));
+    assertEquals(Object.fromEntries(paths.map((p, i) => [p, mode(st[i])])), {
+      "": "d0755",
+      "file.cfg": "-0640",
+      "dir": "d0755",
+      "priv": "d0700",
+      "priv/x": "-0600",
+      "nodes/n1/priv": "d0700",
+      "nodes/n1/priv/k": "-0600",
+      "nodes/n1/private": "-0640",
+      "local": "l0755",
+      ".version": "-0440",
+      ".debug": "-0640",
+      ".members": "-0440",
+      ".vmlist": "-0440",
+      ".rrd": "-0440",
+      ".clusterlog": "-0440",
+    });
+    for (const r of st) assertEquals([r.value.uid, r.value.gid], [0, WWW]);
+    assertEquals(st[0].value.mtime, 0);
+    const [link, ls, members] = await d.ops([
+      ["readlink", d.p("local")],
+      ["readdir", d.p("")],
+      ["read", d.p(".members")],
+    ]);
+    assertEquals(link.value, "nodes/pve1");
+    assertEquals(ls.value, [
+      ".clusterlog",
+      ".debug",
+      ".members",
+      ".rrd",
+      ".version",
+      ".vmlist",
+      "dir",
+      "file.cfg",
+      "local",
+      "lxc",
+      "nodes",
+      "openvz",
+      "priv",
+      "qemu-server",
+    ]);
+    assertEquals(members.value, `{\n"nodename": "pve1",\n"version": 0\n}\n`);
+    const lsa = await d.sh(`ls -a ${d.p("")}`);
+    assert(lsa.stdout.split("\n").includes("..") && lsa.stdout.split("\n").includes("."));
+  }));
+
+test("44, 45: chmod and chown are accepted only as no-ops towards the shown owner/mode", () =>
+  withDaemon(async (d) => {
+    await d.ops([["write", d.p("f"), "x"], ["mkdir", d.p("priv")], ["write", d.p("priv/x"), "y"], [
+      "mkdir",
+      d.p("dir"),
+    ]]);
+    const r = await d.ops([
+      ["chmod", d.p("f"), 0o640],
+      ["chmod", d.p("priv/x"), 0o600],
+      ["chmod", d.p("f"), 0o644],
+      ["chmod", d.p("dir"), 0o755],
+      ["chmod", d.p("f"), 0o600],
+      ["chown", d.p("f"), 0, WWW],
+      ["chown", d.p("f"), -1, -1],
+      ["chown", d.p("f"), 33, -1],
+      ["chown", d.p("f"), -1, 0],
+      ["stat", d.p("f")],
+    ]);
+    assertEquals(r.slice(0, 9).map((x) => x.ok ? "ok" : x.code), [
+      "ok",
+      "ok",
+      "EPERM",
+      "EPERM",
+      "EPERM",
+      "ok",
+      "ok",
+      "EPERM",
+      "EPERM",
+    ]);
+    assertEquals(mode(r[9]), "-0640");
+  }));
+
+test("46: symlink, link, mkfifo, xattrs and renames onto synthetic names are refused", () =>
+  withDaemon(async (d) => {
+    await d.ops([["write", d.p("a"), "x"]]);
+    const r = await d.ops([
+      ["symlink", d.p("y"), "x"],
+      ["link", d.p("b"), d.p("a")],
+      ["rename", d.p("a"), d.p("local")],
+      ["rename", d.p(".version"), d.p("v")],
+    ]);
+    // Kernels since 6.5 turn a link() answered ENOSYS into EPERM; older ones pass ENOSYS on.
+    assertEquals(r[0].code, "ENOSYS");
+    assert(["ENOSYS", "EPERM"].includes(r[1].code!), r[1].code);
+    assertEquals(r.slice(2).map((x) => x.code), ["EACCES", "EACCES"]);
+    const fifo = await d.sh(`mkfifo ${d.p("p")}`);
+    assert(fifo.code !== 0 && /not implemented/i.test(fifo.stderr), fifo.stderr);
+    const xa = await d.sh(`setfattr -n user.x -v 1 ${d.p("a")}`);
+    assert(xa.code !== 0 && /not supported/i.test(xa.stderr), xa.stderr);
+  }));
+
+test("47, 48: .debug switches debug logging; generated files refuse writes", () =>
+  withDaemon(async (d) => {
+    const dbg = d.p(".debug");
+    const r = await d.ops([
+      ["read", dbg],
+      ["pwrite", dbg, "1\n", 0],
+      ["read", dbg],
+      ["pwrite", dbg, "x\n", 0],
+      ["pwrite", dbg, "1", 0],
+      ["pwrite", dbg, "0\n", 2],
+      ["truncate", dbg, 0],
+      ["pwrite", dbg, "0\nextra", 0],
+      ["read", dbg],
+      ["pwrite", d.p(".version"), "x", 0],
+      ["openTrunc", d.p(".version")],
+      ["utimes", d.p(".version"), 1, 1],
+    ]);
+    assertEquals(r.map((x) => x.ok ? x.value : x.code), [
+      "0\n",
+      2,
+      "1\n",
+      "EIO",
+      "EIO",
+      "EIO",
+      null,
+      2,
+      "0\n",
+      "EIO",
+      "EIO",
+      "EACCES",
+    ]);
+  }));
+
+test("49, 50: statfs figures, st_blocks in 4096-byte units, nlink and times", () =>
+  withDaemon(async (d) => {
+    const sf = async () => {
+      const r = await d.sh(`stat -f -c '%S %b %f %c %d %l' ${d.p("")}`);
+      return r.stdout.trim().split(" ").map(Number);
+    };
+    const [bsize, blocks, bfree, files, ffree, namemax] = await sf();
+    assertEquals([bsize, blocks, files, namemax], [4096, 32768, 262144, 256]);
+    await d.ops([["writeOnce", d.p("f5000"), 5000, "a"]]);
+    const after = await sf();
+    assertEquals([bfree - after[2], ffree - after[4]], [2, 1]);
+    await d.ops([["writeOnce", d.p("f4097"), 4097, "b"], ["mkdir", d.p("dir")]]);
+    const [f, dir] = await d.ops([["stat", d.p("f4097")], ["stat", d.p("dir")]]);
+    assertEquals([f.value.blocks, f.value.nlink, dir.value.nlink], [2, 1, 2]);
+    assertEquals([f.value.atime, f.value.ctime], [f.value.mtime, f.value.mtime]);
+    assert(Math.abs(f.value.mtime - Date.now() / 1000) < 30);
+  }));
+
+test("52 (our rule): one write() of 300 KiB then close is ONE version bump", () =>
+  withDaemon(async (d) => {
+    const version = async () => {
+      const [r] = await d.ops([["read", d.p(".version")]]);
+      return r.value as string;
+    };
+    await d.ops([["write", d.p("storage.cfg"), ""]]);
+    const before = /"storage.cfg": (\d+)/.exec(await version())![1];
+    const [w, content] = await d.ops([
+      ["writeOnce", d.p("storage.cfg"), 300 * 1024, "z"],
+      ["read", d.p("storage.cfg")],
+    ]);
+    assertEquals(w.value, 300 * 1024);
+    assertEquals(content.value, "z".repeat(300 * 1024));
+    const afterCount = /"storage.cfg": (\d+)/.exec(await version())![1];
+    assertEquals(Number(afterCount) - Number(before), 1);
+  }));
+
+test("53: touch -a changes nothing, touch sets mtime and bumps the version", () =>
+  withDaemon(async (d) => {
+    await d.ops([["write", d.p("user.cfg"), "u"], ["utimes", d.p("user.cfg"), 1000, 1000]]);
+    const count = async () => {
+      const [r] = await d.ops([["read", d.p(".version")]]);
+      return Number(/"user.cfg": (\d+)/.exec(r.value)![1]);
+    };
+    const c0 = await count();
+    const ta = await d.sh(`touch -a ${d.p("user.cfg")}`);
+    assertEquals(ta.code, 0, ta.stderr);
+    const [s1] = await d.ops([["stat", d.p("user.cfg")]]);
+    assertEquals([s1.value.mtime, await count()], [1000, c0]);
+    await d.sh(`touch ${d.p("user.cfg")}`);
+    const [s2] = await d.ops([["stat", d.p("user.cfg")]]);
+    assert(Math.abs(s2.value.mtime - Date.now() / 1000) < 30, String(s2.value.mtime));
+    assertEquals(await count(), c0 + 1);
+  }));
+
+test("38: an unlock request removes a lock only after more than 120 s", async () => {
+  using data = dataDir();
+  const clock = `${data.path}/clock`;
+  Deno.writeTextFileSync(clock, "0");
+  const d = await startDaemon(data.path, [], { PMXCFS_TEST_CLOCK_FILE: clock });
+  try {
+    const L = d.p("priv/lock/L");
+    const r = await d.ops([["mkdir", d.p("priv")], ["mkdir", d.p("priv/lock")], ["mkdir", L]]);
+    assert(r.every((x) => x.ok));
+    const unlock = () => d.ops([["utimes", L, 0, 0], ["exists", L]]);
+    assertEquals((await unlock()).map((x) => x.ok ? x.value : x.code), ["EACCES", true]);
+    Deno.writeTextFileSync(clock, "120");
+    assertEquals((await unlock()).map((x) => x.ok ? x.value : x.code), ["EACCES", true]);
+    Deno.writeTextFileSync(clock, "121");
+    assertEquals((await unlock()).map((x) => x.ok ? x.value : x.code), [null, false]);
+  } finally {
+    await d.stop();
+  }
+});
+
+test("POSIX tools: cp, mv, rm, mkdir, cat, truncate, ln refusal; errnos of the tree", () =>
+  withDaemon(async (d) => {
+    const m = d.p("");
+    const sh = await d.sh(`set -e; cd ${m}
+      mkdir -p nodes/pve1/qemu-server
+      printf 'cores: 2\\n' > nodes/pve1/qemu-server/100.conf
+      cp nodes/pve1/qemu-server/100.conf /tmp/pmxcfs-copy.$$ && rm /tmp/pmxcfs-copy.$$
+      cp nodes/pve1/qemu-server/100.conf storage.cfg
+      mv storage.cfg user.cfg
+      truncate -s 4 user.cfg
+      cat user.cfg; echo
+      rm user.cfg
+      cat .vmlist`);
+    assertEquals(sh.code, 0, sh.stderr);
+    assert(sh.stdout.startsWith("core\n"), sh.stdout);
+    assert(sh.stdout.includes(`"100": { "node": "pve1", "type": "qemu"`), sh.stdout);
+    const r = await d.ops([
+      ["mkdir", d.p("nodes")],
+      ["write", d.p("nodes/pve2/x"), "x"],
+      ["rmdir", d.p("nodes")],
+      ["read", d.p("missing")],
+      ["mkdir", d.p("nodes/pve1/qemu-server/100.conf/x")],
+      ["truncate", d.p("nodes/pve1/qemu-server/100.conf"), 1048577],
+      ["writeOnce", d.p("big"), 1048577, "x"],
+    ]);
+    assertEquals(r.map((x) => x.code), [
+      "EEXIST",
+      "ENOENT",
+      "ENOTEMPTY",
+      "ENOENT",
+      "ENOTDIR",
+      "EFBIG",
+      "EFBIG",
+    ]);
+    // VMID uniqueness through the mount (29).
+    const vm = await d.sh(
+      `mkdir -p ${m}/nodes/pve2/qemu-server && echo x > ${m}/nodes/pve2/qemu-server/100.conf`,
+    );
+    assert(vm.code !== 0 && /File exists/.test(vm.stderr), vm.stderr);
+  }));
+
+test("restart keeps all data, and a database entry named like a synthetic file is hidden", async () => {
+  using data = dataDir();
+  let d = await startDaemon(data.path);
+  try {
+    const r = await d.ops([["mkdir", d.p("nodes")], ["write", d.p("nodes/a.cfg"), "persist me"], [
+      "write",
+      d.p("b"),
+      "b",
+    ]]);
+    assert(r.every((x) => x.ok));
+  } finally {
+    await d.stop();
+  }
+  // Put a root entry named `local` into the database behind the daemon's back (51).
+  const db = Database.open(`${data.path}/config.db`, 0);
+  assertEquals(db.create("local", { writer: 0, mtime: 1 }).errno, 0);
+  db.close();
+  d = await startDaemon(data.path);
+  try {
+    const [a, b, ls, link] = await d.ops([
+      ["read", d.p("nodes/a.cfg")],
+      ["read", d.p("b")],
+      ["readdir", d.p("")],
+      ["readlink", d.p("local")],
+    ]);
+    assertEquals([a.value, b.value], ["persist me", "b"]);
+    assertEquals(ls.value.filter((n: string) => n === "local").length, 1);
+    assertEquals(link.value, "nodes/pve1");
+  } finally {
+    await d.stop();
+  }
+});
+
+test("59, and cluster mode absent: -l serves a DB with corosync.conf, without -l it refuses", async () => {
+  using data = dataDir();
+  const db = Database.open(`${data.path}/config.db`, 0);
+  db.create("corosync.conf", { writer: 0, mtime: 1 });
+  db.write(
+    "corosync.conf",
+    { writer: 0, mtime: 1 },
+    new TextEncoder().encode("totem {}\n"),
+    0,
+    true,
+  );
+  db.close();
+  const d = await startDaemon(data.path, ["-l"]);
+  try {
+    const [w] = await d.ops([["write", d.p("x"), "writable"]]);
+    assert(w.ok);
+  } finally {
+    await d.stop();
+  }
+  const [cmd, ...pre] = daemonCommand();
+  const out = await new Deno.Command("unshare", {
+    args: [
+      "--mount",
+      "--propagation",
+      "private",
+      cmd,
+      ...pre,
+      "-f",
+      ...daemonArgs(data.path, `${data.path}/mnt`),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 255);
+  assert(/cluster mode is not implemented/.test(new TextDecoder().decode(out.stderr)));
+});
+
+test("62: exit status 255 for an argument, 1 for an unknown option", async () => {
+  const [cmd, ...pre] = daemonCommand();
+  const run = (args: string[]) =>
+    new Deno.Command(cmd, { args: [...pre, ...args], stdout: "null", stderr: "piped" }).output();
+  assertEquals((await run(["extra-arg"])).code, 255);
+  assertEquals((await run(["--bogus"])).code, 1);
+  const help = await new Deno.Command(cmd, { args: [...pre, "--help"], stdout: "piped" }).output();
+  assertEquals(help.code, 0);
+});
+
+/** Runs a shell script in its own private mount namespace (for multi-process scenarios). */
+async function nsScript(script: string, timeoutMs = 60000) {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const out = await new Deno.Command("setpriv", {
+      args: [
+        "--pdeathsig",
+        "KILL",
+        "unshare",
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: ac.signal,
+    }).output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+test("60, 61: single instance, pid file, restart flag, background start", async () => {
+  using data = dataDir();
+  const cmd = daemonCommand().map(shq).join(" ");
+  const args = daemonArgs(data.path, `${data.path}/mnt`).map(shq).join(" ");
+  const D = shq(data.path);
+  const r = await nsScript(
+    `set -u
+    ${cmd} ${args}; echo "bg=$?"
+    pid=$(cat ${D}/pmxcfs.pid); echo "pidfile=$(stat -c %a ${D}/pmxcfs.pid)"
+    kill -0 "$pid" && echo alive
+    test -L ${D}/mnt/local && echo mounted
+    test -e ${D}/run/cfs-restart-flag && echo flag-present || echo flag-absent
+    start=$(date +%s); ${cmd} -f ${args} 2>/dev/null; echo "second=$? after $(( $(date +%s) - start ))s"
+    kill -0 "$pid" && echo still-alive
+    kill -TERM "$pid"; for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    test -e ${D}/pmxcfs.pid && echo pid-left || echo pid-removed
+    echo "flag=$(stat -c '%a %G' ${D}/run/cfs-restart-flag)"
+    grep -q " ${D}/mnt " /proc/self/mounts && echo still-mounted || echo unmounted`,
+    90000,
+  );
+  const lines = r.stdout.trim().split("\n");
+  assertEquals(lines.length, 10, r.stdout + r.stderr);
+  assertEquals(lines[0], "bg=0");
+  assertEquals(lines[1], "pidfile=644");
+  assertEquals(lines.slice(2, 5), ["alive", "mounted", "flag-absent"]);
+  const m = /^second=(\d+) after (\d+)s$/.exec(lines[5])!;
+  assert(m && m[1] !== "0" && Number(m[2]) >= 9, lines[5]);
+  assertEquals(lines.slice(6), ["still-alive", "pid-removed", "flag=440 www-data", "unmounted"]);
+});
+
+test("a stale mount left by a killed daemon is cleaned at start", async () => {
+  using data = dataDir();
+  const cmd = daemonCommand().map(shq).join(" ");
+  const args = daemonArgs(data.path, `${data.path}/mnt`).map(shq).join(" ");
+  const M = shq(`${data.path}/mnt`);
+  const r = await nsScript(`
+    ${cmd} -f ${args} 2>/dev/null & p=$!
+    for i in $(seq 200); do test -L ${M}/local && break; sleep 0.05; done
+    echo data > ${M}/kept
+    kill -KILL $p; wait $p 2>/dev/null
+    ls ${M} >/dev/null 2>&1 || echo stale
+    ${cmd} -f ${args} 2>/dev/null & q=$!
+    for i in $(seq 200); do test -L ${M}/local && break; sleep 0.05; done
+    cat ${M}/kept
+    kill -TERM $q; wait $q; echo "exit=$?"`);
+  assertEquals(r.stdout.trim().split("\n"), ["stale", "data", "exit=0"], r.stderr);
+});
