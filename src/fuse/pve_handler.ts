@@ -20,8 +20,11 @@ const O_TRUNC = 0o1000;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
+/** A handle with writes but no close for this long commits them anyway. */
+export const IDLE_COMMIT_MS = 1000;
+
 type Handle =
-  | { kind: "file"; file: OpenFile; ino: number }
+  | { kind: "file"; file: OpenFile; ino: number; idle?: ReturnType<typeof setTimeout> }
   | { kind: "func"; name: string; content: Uint8Array }
   | { kind: "dir"; entries: DirEntryOut[] };
 
@@ -294,11 +297,24 @@ export class PveHandler implements Handler {
       : h.file.write(data, offset);
     if (r.errno) return req.replyErr(r.errno);
     req.replyWrite(r.value!);
+    if (h.kind === "file") this.scheduleIdleCommit(fh, h);
+  }
+
+  /** Writers that keep a file open still get their data in after a quiet second. */
+  private scheduleIdleCommit(fh: number, h: Handle & { kind: "file" }): void {
+    if (h.idle !== undefined) clearTimeout(h.idle);
+    h.idle = setTimeout(() => {
+      h.idle = undefined;
+      this.commit(fh);
+    }, IDLE_COMMIT_MS);
   }
 
   private commit(fh: number): number {
     const h = this.handles.get(fh);
-    if (h?.kind !== "file" || !h.file.dirty) return 0;
+    if (h?.kind !== "file") return 0;
+    if (h.idle !== undefined) clearTimeout(h.idle);
+    h.idle = undefined;
+    if (!h.file.dirty) return 0;
     const r = h.file.commit();
     if (r.errno === 0) this.invalidate.inode(h.ino);
     return r.errno;

@@ -233,6 +233,17 @@ test("52 (our rule): one write() of 300 KiB then close is ONE version bump", () 
     assertEquals(Number(afterCount) - Number(before), 1);
   }));
 
+test("writes reach the tree at close, or after a quiet second while the file stays open", () =>
+  withDaemon(async (d) => {
+    const r = await d.ops([
+      ["write", d.p("f"), "old"],
+      ["writeHold", d.p("f"), "new", 0],
+      ["writeHold", d.p("f"), "newer", 1600],
+      ["read", d.p("f")],
+    ]);
+    assertEquals(r.map((x) => x.value), [null, "old", "newer", "newer"]);
+  }));
+
 test("53: touch -a changes nothing, touch sets mtime and bumps the version", () =>
   withDaemon(async (d) => {
     await d.ops([["write", d.p("user.cfg"), "u"], ["utimes", d.p("user.cfg"), 1000, 1000]]);
