@@ -41,3 +41,53 @@ if ! [ -x "$deno" ] || [ "$("$deno" --version | head -1 | awk '{print $2}')" != 
 fi
 ln -sf "$deno" /usr/local/bin/deno
 echo "install.sh: deno $("$deno" --version | head -1 | awk '{print $2}') at /usr/local/bin/deno"
+
+# The program: the sources under $PREFIX/app, then /usr/bin/pmxcfs. `deno compile` needs
+# Deno's `denort` runtime, which only dl.deno.land serves (not the npm registry): where it
+# cannot be had, /usr/bin/pmxcfs is a launcher that runs the installed sources with the
+# pinned Deno instead of a single compiled binary.
+app="$PREFIX/app"
+rm -rf "$app.new"
+mkdir -p "$app.new"
+cp -r "$here/main.ts" "$here/deno.json" "$here/src" "$here/ffi" "$app.new/"
+rm -rf "$app"
+mv "$app.new" "$app"
+if (cd "$app" && "$deno" compile --quiet --allow-all --v8-flags=--stack-size=2048 \
+  --output "$PREFIX/pmxcfs.compiled" main.ts) >/dev/null 2>&1; then
+  install -m 0755 "$PREFIX/pmxcfs.compiled" /usr/bin/pmxcfs.new
+  echo "install.sh: /usr/bin/pmxcfs is a compiled binary"
+else
+  cat >/usr/bin/pmxcfs.new <<LAUNCHER
+#!/bin/sh
+# pmxcfs-ts launcher (deno compile was not possible on this machine: no denort runtime)
+exec "$deno" run --allow-all --v8-flags=--stack-size=2048 --quiet "$app/main.ts" "\$@"
+LAUNCHER
+  chmod 0755 /usr/bin/pmxcfs.new
+  echo "install.sh: /usr/bin/pmxcfs launches $app/main.ts (no denort for deno compile here)"
+fi
+mv -f /usr/bin/pmxcfs.new /usr/bin/pmxcfs
+
+# The service: systemd where it runs, otherwise started directly. A running daemon is
+# restarted so the new version serves.
+unit_dir=/etc/systemd/system
+mkdir -p "$unit_dir"
+install -m 0644 "$here/packaging/pmxcfs.service" "$unit_dir/pmxcfs.service"
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable pmxcfs.service >/dev/null 2>&1
+  systemctl restart pmxcfs.service
+else
+  pidfile=/run/pve-cluster.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  /usr/bin/pmxcfs
+fi
+if [ -L /etc/pve/local ]; then
+  echo "install.sh: /etc/pve is mounted; local -> $(readlink /etc/pve/local)"
+else
+  echo "install.sh: /etc/pve is not mounted" >&2
+  exit 1
+fi

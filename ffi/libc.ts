@@ -31,6 +31,27 @@ export const LIBC_PROCESS_SYMBOLS = {
   umask: { parameters: ["u32" /* mode_t mask */], result: "u32" },
   /** int dup2(int oldfd, int newfd) */
   dup2: { parameters: ["i32", /* int oldfd */ "i32" /* int newfd */], result: "i32" },
+  /** void openlog(const char *ident, int option, int facility) */
+  openlog: {
+    parameters: [
+      "buffer", // const char *ident (must stay alive: syslog keeps the pointer)
+      "i32", // int option
+      "i32", // int facility
+    ],
+    result: "void",
+  },
+  /**
+   * void syslog(int priority, const char *format, ...) — always called with format "%s"
+   * and one string; passing a pointer to a variadic function is safe on x86-64 SysV.
+   */
+  syslog: {
+    parameters: [
+      "i32", // int priority
+      "buffer", // const char *format
+      "buffer", // const char *arg (the message)
+    ],
+    result: "void",
+  },
   /** int *__errno_location(void) */
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -42,3 +63,5 @@ export const O_CLOEXEC = 0o2000000;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const MNT_DETACH = 2;
+export const LOG_PID = 1;
+export const LOG_DAEMON = 3 << 3;

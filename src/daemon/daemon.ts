@@ -9,7 +9,7 @@ import { FuseSession } from "../fuse/session.ts";
 import type { DaemonConfig } from "./config.ts";
 import { wwwDataGid } from "./config.ts";
 import { Log } from "./log.ts";
-import { detachStdio, lazyUnmount, setsid, tryLockFile, umask } from "./posix.ts";
+import { detachStdio, lazyUnmount, openSyslog, setsid, tryLockFile, umask } from "./posix.ts";
 
 /** Start-up failures exit with this status, like the original. */
 export const EXIT_STARTUP = 255;
@@ -78,7 +78,7 @@ function createRestartFlag(runDir: string, gid: number): void {
  */
 export async function runDaemon(
   cfg: DaemonConfig,
-  ready: () => void = () => {},
+  ready: (log: Log) => void = () => {},
   writePid = true,
 ): Promise<number> {
   const logger = new Log();
@@ -170,7 +170,7 @@ export async function runDaemon(
       Deno.removeSync(`${cfg.runDir}/cfs-restart-flag`);
     } catch { /* not there */ }
     log("info", `mounted ${cfg.mount} in local mode (node ${cfg.nodename})`);
-    ready();
+    ready(logger);
 
     await session.run();
     for (const s of signals) Deno.removeSignalListener(s, stop);
@@ -267,9 +267,14 @@ export async function daemonize(cfg: DaemonConfig, argv: string[]): Promise<numb
   return 0;
 }
 
-/** In the background child: tell the parent we are ready, then leave its session. */
-export function signalReadyToParent(): void {
+/**
+ * In the background child: tell the parent we are ready, leave its session
+ * and its descriptors (a supervisor reading our output must see it end), and
+ * log to syslog from then on.
+ */
+export function signalReadyToParent(log: Log): void {
   Deno.stdout.writeSync(new TextEncoder().encode("1\n"));
   setsid();
-  detachStdio(false);
+  log.syslog = openSyslog();
+  detachStdio(true);
 }

@@ -4,6 +4,8 @@ import {
   LIBC_PROCESS_SYMBOLS,
   LOCK_EX,
   LOCK_NB,
+  LOG_DAEMON,
+  LOG_PID,
   MNT_DETACH,
   O_CLOEXEC,
   O_CREAT,
@@ -56,4 +58,13 @@ export function detachStdio(alsoStderr: boolean): void {
   libc().dup2(fd, 1);
   if (alsoStderr) libc().dup2(fd, 2);
   if (fd > 2) libc().close(fd);
+}
+
+const ident = cstr("pmxcfs");
+const percentS = cstr("%s");
+
+/** Sends log lines to syslog (ident `pmxcfs`, facility daemon) from now on. */
+export function openSyslog(): (priority: number, msg: string) => void {
+  libc().openlog(ident, LOG_PID, LOG_DAEMON);
+  return (priority, msg) => libc().syslog(priority, percentS, cstr(msg));
 }
