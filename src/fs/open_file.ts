@@ -2,8 +2,10 @@
  * An open memdb file. Writes collect in a private working copy and reach the
  * tree as ONE whole-file update when the file is flushed (close), synced or
  * released: one version bump and one SQLite transaction per open/write/close
- * sequence, and no reader ever sees half a file. Readers get the content as it
- * was when they opened it (memdb content arrays are never changed in place).
+ * sequence, and no reader ever sees half a file. Reads serve the committed
+ * content of the moment (memdb content arrays are never changed in place, so
+ * one read request always sees one whole version); the writer sees its own
+ * uncommitted copy.
  */
 import type { Entry } from "../memdb/entry.ts";
 import { Limits } from "../memdb/entry.ts";
@@ -11,14 +13,11 @@ import { Errno } from "../memdb/errno.ts";
 import type { FsResult, PveFs } from "./pve_fs.ts";
 
 export class OpenFile {
-  /** Committed content seen by this handle. */
-  private snapshot: Uint8Array;
   /** Uncommitted content (capacity may exceed `size`), or null when clean. */
   private working: Uint8Array | null = null;
   private size = 0;
 
   constructor(private readonly fs: PveFs, readonly entry: Entry, truncate: boolean) {
-    this.snapshot = entry.data ?? new Uint8Array(0);
     if (truncate) {
       this.working = new Uint8Array(0);
       this.size = 0;
@@ -30,7 +29,9 @@ export class OpenFile {
   }
 
   read(offset: number, size: number): Uint8Array {
-    const data = this.working ? this.working.subarray(0, this.size) : this.snapshot;
+    const data = this.working
+      ? this.working.subarray(0, this.size)
+      : (this.entry.data ?? new Uint8Array(0));
     if (offset >= data.length) return new Uint8Array(0);
     return data.subarray(offset, Math.min(data.length, offset + size));
   }
@@ -78,7 +79,7 @@ export class OpenFile {
 
   /** Size as this handle sees it. */
   get currentSize(): number {
-    return this.working ? this.size : this.snapshot.length;
+    return this.working ? this.size : (this.entry.data?.length ?? 0);
   }
 
   /** Commits the working copy as one whole-file update. */
@@ -88,8 +89,6 @@ export class OpenFile {
     const content = this.working.slice(0, this.size);
     this.working = null;
     if (rel === undefined) return { errno: Errno.ENOENT };
-    const r = this.fs.writeWhole(rel, content);
-    this.snapshot = this.entry.data ?? new Uint8Array(0);
-    return r;
+    return this.fs.writeWhole(rel, content);
   }
 }

@@ -24,7 +24,13 @@ const S_IFREG = 0o100000;
 export const IDLE_COMMIT_MS = 1000;
 
 type Handle =
-  | { kind: "file"; file: OpenFile; ino: number; idle?: ReturnType<typeof setTimeout> }
+  | {
+    kind: "file";
+    file: OpenFile;
+    ino: number;
+    reader?: boolean;
+    idle?: ReturnType<typeof setTimeout>;
+  }
   | { kind: "func"; name: string; content: Uint8Array }
   | { kind: "dir"; entries: DirEntryOut[] };
 
@@ -35,6 +41,10 @@ export interface Invalidator {
 
 export class PveHandler implements Handler {
   private readonly handles = new Map<number, Handle>();
+  /** Files whose pages the kernel may cache (read-only opens since the last invalidation). */
+  private readonly mayBeCached = new Set<number>();
+  /** Open read-only handles per file: while there are any, pages can come back any time. */
+  private readonly readers = new Map<number, number>();
   private nextFh = 1;
   invalidate: Invalidator = { inode: () => {} };
 
@@ -106,6 +116,13 @@ export class PveHandler implements Handler {
     return n;
   }
 
+  /** Drops the kernel's cached pages of `ino` after its content changed, when it has any. */
+  private contentChanged(ino: number): void {
+    if (!this.mayBeCached.has(ino)) return;
+    this.invalidate.inode(ino);
+    if (!this.readers.has(ino)) this.mayBeCached.delete(ino);
+  }
+
   // ---- lookups and attributes --------------------------------------------------------
 
   lookup(req: Request, parent: number, name: string): void {
@@ -146,7 +163,7 @@ export class PveHandler implements Handler {
         ? this.fs.truncate(rel, set.size)
         : { errno: Errno.EACCES };
       if (r.errno) return req.replyErr(r.errno);
-      if (n.kind === "memdb" && h?.kind !== "file") this.invalidate.inode(ino);
+      if (n.kind === "memdb" && h?.kind !== "file") this.contentChanged(ino);
     }
     const hasA = set.atime !== undefined || set.atimeNow;
     const hasM = set.mtime !== undefined || set.mtimeNow;
@@ -260,11 +277,15 @@ export class PveHandler implements Handler {
     if (n.kind !== "memdb" || n.entry.type !== EntryType.File) return req.replyErr(Errno.EACCES);
     if (trunc && !this.fs.opts.quorate()) return req.replyErr(Errno.EACCES);
     const file = new OpenFile(this.fs, n.entry, trunc);
-    const fh = this.addHandle({ kind: "file", file, ino });
-    // Writers bypass the page cache so nobody sees their uncommitted data;
-    // readers keep it across opens, and every commit invalidates it.
     const writer = (flags & O_ACCMODE) !== 0;
-    req.replyOpen(writer ? { fh, directIo: true } : { fh, keepCache: true });
+    const fh = this.addHandle({ kind: "file", file, ino, reader: !writer });
+    // Writers bypass the page cache so nobody sees their uncommitted data;
+    // readers keep it across opens, and a commit invalidates it where it may exist.
+    if (writer) return req.replyOpen({ fh, directIo: true });
+    // Read-only handles have nothing to flush: no FLUSH round trip on close.
+    this.mayBeCached.add(ino);
+    this.readers.set(ino, (this.readers.get(ino) ?? 0) + 1);
+    req.replyOpen({ fh, keepCache: true, noflush: true });
   }
 
   create(req: Request, parent: number, name: string, _mode: number, flags: number): void {
@@ -316,7 +337,7 @@ export class PveHandler implements Handler {
     h.idle = undefined;
     if (!h.file.dirty) return 0;
     const r = h.file.commit();
-    if (r.errno === 0) this.invalidate.inode(h.ino);
+    if (r.errno === 0) this.contentChanged(h.ino);
     return r.errno;
   }
 
@@ -330,6 +351,12 @@ export class PveHandler implements Handler {
 
   release(req: Request, _ino: number, fh: number): void {
     this.commit(fh);
+    const h = this.handles.get(fh);
+    if (h?.kind === "file" && h.reader) {
+      const n = (this.readers.get(h.ino) ?? 1) - 1;
+      if (n > 0) this.readers.set(h.ino, n);
+      else this.readers.delete(h.ino);
+    }
     this.handles.delete(fh);
     req.replyErr(0);
   }

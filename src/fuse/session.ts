@@ -78,6 +78,8 @@ export interface OpenOut {
   fh?: number;
   directIo?: boolean;
   keepCache?: boolean;
+  /** Do not send FLUSH on close (for handles that have nothing to flush). */
+  noflush?: boolean;
   nonseekable?: boolean;
   /** opendir only: let the kernel cache readdir results. */
   cacheReaddir?: boolean;
@@ -282,11 +284,12 @@ function writeFi(fi: Uint8Array, o: OpenOut): void {
   const dv = new DataView(fi.buffer, fi.byteOffset, fi.byteLength);
   let bits = dv.getUint32(FILE_INFO.bits, true) &
     ~(FILE_INFO_BIT.directIo | FILE_INFO_BIT.keepCache | FILE_INFO_BIT.nonseekable |
-      FILE_INFO_BIT.cacheReaddir);
+      FILE_INFO_BIT.cacheReaddir | FILE_INFO_BIT.noflush);
   if (o.directIo) bits |= FILE_INFO_BIT.directIo;
   if (o.keepCache) bits |= FILE_INFO_BIT.keepCache;
   if (o.nonseekable) bits |= FILE_INFO_BIT.nonseekable;
   if (o.cacheReaddir) bits |= FILE_INFO_BIT.cacheReaddir;
+  if (o.noflush) bits |= FILE_INFO_BIT.noflush;
   dv.setUint32(FILE_INFO.bits, bits >>> 0, true);
   dv.setBigUint64(FILE_INFO.fh, BigInt(o.fh ?? 0), true);
 }
@@ -309,37 +312,52 @@ function fillEntry(e: EntryOut): Uint8Array {
 }
 
 class Req implements Request {
-  readonly uid: number;
-  readonly gid: number;
-  readonly pid: number;
-  readonly umask: number;
   #s: FuseSession;
   #p: Deno.PointerObject;
   #fi: Uint8Array | undefined;
+  #ctx: { uid: number; gid: number; pid: number; umask: number } | undefined;
   done = false;
 
   constructor(s: FuseSession, p: Deno.PointerObject, fi?: Deno.PointerValue) {
     this.#s = s;
     this.#p = p;
-    const ctx = lib().fuse.fuse_req_ctx(p);
-    if (ctx === null) {
-      this.uid =
-        this.gid =
-        this.pid =
-        this.umask =
-          0;
-    } else {
-      const v = new Deno.UnsafePointerView(ctx);
-      this.uid = v.getUint32(FUSE_CTX.uid);
-      this.gid = v.getUint32(FUSE_CTX.gid);
-      this.pid = v.getInt32(FUSE_CTX.pid);
-      this.umask = v.getUint32(FUSE_CTX.umask);
-    }
     if (fi) {
       // Copy: libfuse's fi lives on the C stack of the dispatcher; replies may come later.
       this.#fi = new Uint8Array(FILE_INFO.size);
-      this.#fi.set(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(fi, FILE_INFO.size)));
+      Deno.UnsafePointerView.copyInto(fi, this.#fi);
     }
+  }
+
+  /** The caller's credentials, read from libfuse only when someone asks. */
+  #context() {
+    if (!this.#ctx) {
+      const ctx = lib().fuse.fuse_req_ctx(this.#p);
+      if (ctx === null) {
+        this.#ctx = { uid: 0, gid: 0, pid: 0, umask: 0 };
+      } else {
+        const v = new Deno.UnsafePointerView(ctx);
+        this.#ctx = {
+          uid: v.getUint32(FUSE_CTX.uid),
+          gid: v.getUint32(FUSE_CTX.gid),
+          pid: v.getInt32(FUSE_CTX.pid),
+          umask: v.getUint32(FUSE_CTX.umask),
+        };
+      }
+    }
+    return this.#ctx;
+  }
+
+  get uid(): number {
+    return this.#context().uid;
+  }
+  get gid(): number {
+    return this.#context().gid;
+  }
+  get pid(): number {
+    return this.#context().pid;
+  }
+  get umask(): number {
+    return this.#context().umask;
   }
 
   /** Set when the session was torn down with this request pending (it got EIO). */
@@ -590,16 +608,23 @@ export class FuseSession {
   /** Returns 0 = go on, 1 = session exited, <0 = -errno. */
   #drain(fuse: Fuse): number {
     const drain = this.#opts.drain ?? true;
-    const waitUs = this.#opts.drainWaitUs ?? 50;
+    const waitUs = this.#opts.drainWaitUs ?? 200;
     const max = this.#opts.maxBatch ?? 256;
     let n = 0;
+    let spinUntil = 0;
     for (;;) {
       const res = fuse.fuse_session_receive_buf(this.#se, this.#fbuf);
       if (res === -LIBC.EINTR) continue;
       if (res === -LIBC.EAGAIN) {
-        if (waitUs > 0 && n > 0 && n < max && this.#waitReadable(waitUs)) continue;
+        if (waitUs > 0 && n > 0 && n < max) {
+          // Spin briefly: a client usually sends its next request within microseconds,
+          // and catching it here saves a sleep/wake-up on both sides.
+          if (spinUntil === 0) spinUntil = performance.now() + waitUs / 1000;
+          if (performance.now() < spinUntil) continue;
+        }
         return 0;
       }
+      spinUntil = 0;
       if (res === 0) return 1; // exited (ENODEV = unmounted is turned into exit by libfuse)
       if (res < 0) return res;
       fuse.fuse_session_process_buf(this.#se, this.#fbuf);

@@ -40,13 +40,21 @@ export class ConfigDb {
   private readonly db: DatabaseSync;
   private readonly upsertStmt: StatementSync;
   private readonly deleteStmt: StatementSync;
+  private readonly beginStmt: StatementSync;
+  private readonly commitStmt: StatementSync;
 
   private constructor(readonly path: string, db: DatabaseSync) {
     this.db = db;
+    // An upsert that updates an existing row in place (same-size content rewrites the
+    // same pages) instead of REPLACE's delete + insert, which churns the freelist.
     this.upsertStmt = db.prepare(
-      "REPLACE INTO tree (inode, parent, version, writer, mtime, type, name, data) " +
-        "VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?)",
+      "INSERT INTO tree (inode, parent, version, writer, mtime, type, name, data) " +
+        "VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?) ON CONFLICT(inode) DO UPDATE SET " +
+        "parent = excluded.parent, version = excluded.version, writer = excluded.writer, " +
+        "mtime = excluded.mtime, type = excluded.type, name = excluded.name, data = excluded.data",
     );
+    this.beginStmt = db.prepare("BEGIN");
+    this.commitStmt = db.prepare("COMMIT");
     this.deleteStmt = db.prepare("DELETE FROM tree WHERE inode = ?");
   }
 
@@ -126,10 +134,10 @@ export class ConfigDb {
 
   /** Runs `fn` in one transaction; rolls back and rethrows on failure. */
   transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN");
+    this.beginStmt.run();
     try {
       const r = fn();
-      this.db.exec("COMMIT");
+      this.commitStmt.run();
       return r;
     } catch (e) {
       try {

@@ -244,6 +244,12 @@ test("writes reach the tree at close, or after a quiet second while the file sta
     assertEquals(r.map((x) => x.value), [null, "old", "newer", "newer"]);
   }));
 
+test("kernel page cache stays coherent with same-size rewrites and open readers", () =>
+  withDaemon(async (d) => {
+    const [r] = await d.ops([["coherence", d.p("c")]]);
+    assertEquals(r.value, ["aaaa", "bbbb", "bbbb", "cccc", "dddd", "dddd", "eeee"]);
+  }));
+
 test("53: touch -a changes nothing, touch sets mtime and bumps the version", () =>
   withDaemon(async (d) => {
     await d.ops([["write", d.p("user.cfg"), "u"], ["utimes", d.p("user.cfg"), 1000, 1000]]);
