@@ -20,6 +20,8 @@
  */
 
 const SELF = new URL(import.meta.url).pathname;
+import { buildDb } from "./build_db.ts";
+
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
 const dec = new TextDecoder();
@@ -318,24 +320,6 @@ const fmtRate = (x: { n: number; ms: number }) =>
   Math.round(x.n / (x.ms / 1000)).toLocaleString("en-US");
 const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 
-async function buildDb(path: string, files: number): Promise<void> {
-  const { Database } = await import("../src/store/database.ts");
-  const S = { writer: 0, mtime: 1_700_000_000 };
-  const content = new Uint8Array(512).map((_, i) => i & 0xff);
-  const db = Database.open(path, S.mtime);
-  db.store.transaction(() => {
-    for (let d = 0; d < files / 100; d++) {
-      db.memdb.mkdir(`dir${d}`, S);
-      for (let f = 0; f < 100; f++) {
-        db.memdb.create(`dir${d}/file${f}.cfg`, S);
-        db.memdb.write(`dir${d}/file${f}.cfg`, S, content, 0, true);
-      }
-    }
-    for (const r of db.memdb.rows()) db.store.upsertRow(r.inode === 0 ? { ...r, type: 8 } : r);
-  });
-  db.close();
-}
-
 /** Parses `strace -c` output into syscall -> calls. */
 function straceCounts(text: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -486,7 +470,7 @@ async function inner(base: string, quick: boolean, requests: boolean): Promise<v
     let buildMs = 0;
     if (files > 0) {
       const t0 = performance.now();
-      await buildDb(`${dir}/config.db`, files);
+      buildDb(`${dir}/config.db`, files);
       buildMs = performance.now() - t0;
     }
     const s = await startDaemon(base, dir);
@@ -532,7 +516,7 @@ async function inner(base: string, quick: boolean, requests: boolean): Promise<v
     // A realistic tree (1000 files of 512 B): in a near-empty database the changed row and the
     // version row share one b-tree page, which flatters the figures.
     Deno.mkdirSync(dir);
-    await buildDb(`${dir}/config.db`, DISK_DB_FILES);
+    buildDb(`${dir}/config.db`, DISK_DB_FILES);
     const s = await startDaemon(base, dir, true);
     let inRun = 0, total = 0, ms = 0, walMiB = 0;
     try {

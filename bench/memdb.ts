@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { Database } from "../src/store/database.ts";
+import { buildDb } from "./build_db.ts";
 
 const { values } = parseArgs({ options: { dir: { type: "string" } } });
 const base = values.dir ?? Deno.makeTempDirSync({ prefix: "pmxcfs-bench-" });
@@ -44,19 +45,7 @@ function check(r: { errno: number }): void {
 
 for (const files of [10_000, 100_000]) {
   const path = `${base}/load-${files}.db`;
-  const db = Database.open(path, S.mtime);
-  // Build in bulk inside one transaction: this measures loading, not building.
-  db.store.transaction(() => {
-    for (let d = 0; d < files / 100; d++) {
-      db.memdb.mkdir(`dir${d}`, S);
-      for (let f = 0; f < 100; f++) {
-        db.memdb.create(`dir${d}/file${f}.cfg`, S);
-        db.memdb.write(`dir${d}/file${f}.cfg`, S, block.subarray(0, 512), 0, true);
-      }
-    }
-    for (const r of db.memdb.rows()) db.store.upsertRow(r.inode === 0 ? { ...r, type: 8 } : r);
-  });
-  db.close();
+  buildDb(path, files);
   const t0 = performance.now();
   const again = Database.open(path, S.mtime);
   const ms = performance.now() - t0;

@@ -73,7 +73,7 @@ export class Memdb {
   private constructor(tree: LoadedTree, now: number) {
     this.root = tree.root;
     this.byInode = tree.byInode;
-    this.install(tree, now);
+    this.install(now);
   }
 
   /** A tree from database rows; throws `LoadError` on any corruption. */
@@ -89,15 +89,16 @@ export class Memdb {
     return db;
   }
 
-  /** Swaps in a whole new tree (start-up, cluster resync). */
-  replace(rows: Iterable<Row>, now: number): void {
-    const tree = buildTree(rows);
+  /** Swaps in a whole new tree (cluster resync), from rows or an already built tree. */
+  replace(source: Iterable<Row> | LoadedTree, now: number): void {
+    const tree = "byInode" in source ? source : buildTree(source);
     this.root = tree.root;
     this.byInode = tree.byInode;
-    this.install(tree, now);
+    this.install(now);
   }
 
-  private install(_tree: LoadedTree, now: number): void {
+  /** Derived state of a freshly installed tree: sizes, VM list, locks, counters. */
+  private install(now: number): void {
     this.totalBytes = 0;
     for (const e of this.byInode.values()) this.totalBytes += entrySize(e);
     this.warnings = this.rebuildVmList();

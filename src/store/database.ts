@@ -122,7 +122,7 @@ export class Database {
         const mine = encodeIndex(buildIndex(sorted, loaded.root));
         if (!sameBytes(mine, leaderIndex)) throw new Error("resynced tree differs from leader");
       });
-      this.memdb.replace(this.store.readRows(), now);
+      this.memdb.replace(loaded, now);
       for (const w of this.memdb.warnings) this.log("crit", w);
       return null;
     } catch (e) {
