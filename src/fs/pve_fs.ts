@@ -79,8 +79,25 @@ export class PveFs {
     return { writer: this.opts.writer, mtime: now, now };
   }
 
-  /** The relative path of a memdb entry (parent chain up to the root). */
+  /**
+   * Path cache. A directory with children can never be renamed or removed, so an
+   * entry's path stays valid as long as its own parent and name are unchanged.
+   */
+  private readonly paths = new WeakMap<Entry, { parent: number; name: string; path: string }>();
+
+  /** The relative path of a memdb entry, or undefined when it is no longer in the tree. */
   pathOf(e: Entry): string | undefined {
+    const c = this.paths.get(e);
+    const m = this.db.memdb;
+    if (c && c.parent === e.parent && c.name === e.name && m.byInodeNumber(e.inode) === e) {
+      return c.path;
+    }
+    const path = this.walkPath(e);
+    if (path !== undefined) this.paths.set(e, { parent: e.parent, name: e.name, path });
+    return path;
+  }
+
+  private walkPath(e: Entry): string | undefined {
     const parts: string[] = [];
     const m = this.db.memdb;
     let cur: Entry | undefined = e;

@@ -23,6 +23,14 @@ const S_IFREG = 0o100000;
 /** A handle with writes but no close for this long commits them anyway. */
 export const IDLE_COMMIT_MS = 1000;
 
+/** The file-type bits readdir reports (no need to generate function-file content). */
+function typeBits(n: Node): number {
+  if (n.kind === "symlink") return 0o120000;
+  if (n.kind === "func") return S_IFREG;
+  if (n.kind === "root" || n.entry.type === EntryType.Dir) return 0o040000;
+  return S_IFREG;
+}
+
 type Handle =
   | {
     kind: "file";
@@ -383,7 +391,7 @@ export class PveHandler implements Handler {
       entries.push({
         name: c.name,
         ino: this.inoOf(c.node),
-        mode: this.fs.attributes(c.node).mode,
+        mode: typeBits(c.node),
       });
     }
     req.replyOpen({ fh: this.addHandle({ kind: "dir", entries }) });
