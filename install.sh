@@ -66,6 +66,12 @@ LAUNCHER
   echo "install.sh: /usr/bin/pmxcfs launches $app/main.ts (no denort for deno compile here)"
 fi
 mv -f /usr/bin/pmxcfs.new /usr/bin/pmxcfs
+cat >/usr/bin/create_pmxcfs_db.new <<LAUNCHER
+#!/bin/sh
+exec "$deno" run --allow-all --quiet "$app/src/tools/create_pmxcfs_db.ts" "\$@"
+LAUNCHER
+chmod 0755 /usr/bin/create_pmxcfs_db.new
+mv -f /usr/bin/create_pmxcfs_db.new /usr/bin/create_pmxcfs_db
 
 # The service: systemd where it runs, otherwise started directly. A running daemon is
 # restarted so the new version serves.
