@@ -42,7 +42,7 @@ type Handle =
   | { kind: "func"; name: string; content: Uint8Array }
   | { kind: "dir"; entries: DirEntryOut[] };
 
-/** Invalidation hooks, run after the reply (the session sends them off the JS thread). */
+/** Kernel cache invalidation (the session sends it off the JS thread, so it cannot deadlock). */
 export interface Invalidator {
   inode(ino: number): void;
 }
@@ -114,14 +114,10 @@ export class PveHandler implements Handler {
   }
 
   /** Replies with the entry now at `rel` after a successful create/mkdir. */
-  private replyNewEntry(req: Request, rel: string): Node | undefined {
+  private replyNewEntry(req: Request, rel: string): void {
     const n = this.fs.resolve(rel);
-    if (typeof n === "number") {
-      req.replyErr(n);
-      return undefined;
-    }
+    if (typeof n === "number") return req.replyErr(n);
     req.replyEntry(this.entryOut(n));
-    return n;
   }
 
   /** Drops the kernel's cached pages of `ino` after its content changed, when it has any. */
@@ -296,7 +292,7 @@ export class PveHandler implements Handler {
     req.replyOpen({ fh, keepCache: true, noflush: true });
   }
 
-  create(req: Request, parent: number, name: string, _mode: number, flags: number): void {
+  create(req: Request, parent: number, name: string): void {
     const rel = this.childRel(parent, name);
     if (typeof rel === "number") return req.replyErr(rel);
     const r = this.fs.create(rel);
@@ -305,7 +301,6 @@ export class PveHandler implements Handler {
     if (typeof n === "number" || n.kind !== "memdb") return req.replyErr(Errno.EIO);
     const ino = this.inoOf(n);
     const fh = this.addHandle({ kind: "file", file: new OpenFile(this.fs, n.entry, false), ino });
-    void flags;
     req.replyCreate(this.entryOut(n), { fh, directIo: true });
   }
 
