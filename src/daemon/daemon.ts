@@ -115,7 +115,7 @@ export async function runDaemon(
         log("notice", "forcing local mode (although corosync.conf exists)");
       } else {
         throw new StartupError(
-          "corosync.conf is in the database but cluster mode is not implemented yet: " +
+          "corosync.conf is in the database but this version has no cluster mode yet: " +
             "start with -l/--local to serve the tree in local mode",
         );
       }

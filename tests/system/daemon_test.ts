@@ -396,7 +396,7 @@ test("59, and cluster mode absent: -l serves a DB with corosync.conf, without -l
     stderr: "piped",
   }).output();
   assertEquals(out.code, 255);
-  assert(/cluster mode is not implemented/.test(new TextDecoder().decode(out.stderr)));
+  assert(/this version has no cluster mode yet/.test(new TextDecoder().decode(out.stderr)));
 });
 
 test("62: exit status 255 for an argument, 1 for an unknown option", async () => {

@@ -1,20 +1,10 @@
 /** Started on the C daemon's config.db, the mount shows exactly what the C daemon showed. */
 import { assertEquals } from "../unit/assert.ts";
-import { sha256Hex } from "../unit/helpers.ts";
+import { C_MADE as FIXTURE, readManifest, sha256Hex } from "../unit/helpers.ts";
 import { dataDir, startDaemon } from "./daemon_helpers.ts";
 import { systemTestSkipReason } from "./helpers.ts";
 
-const FIXTURE = new URL("../../../shared/fixtures/c-made/", import.meta.url).pathname;
 const skip = systemTestSkipReason();
-
-interface Item {
-  path: string;
-  type: "dir" | "file";
-  mode: string;
-  mtime: number;
-  size?: number;
-  sha256?: string;
-}
 
 Deno.test({
   name: "c-made/config.db: the mount shows manifest.json, .version has version.json's keys",
@@ -24,7 +14,7 @@ Deno.test({
   fn: async () => {
     using data = dataDir();
     Deno.copyFileSync(`${FIXTURE}/config.db`, `${data.path}/config.db`);
-    const manifest: Item[] = JSON.parse(Deno.readTextFileSync(`${FIXTURE}/manifest.json`));
+    const manifest = readManifest();
     const d = await startDaemon(data.path);
     try {
       const stats = await d.ops(manifest.map((m) => ["stat", d.p(m.path)]));

@@ -2,19 +2,8 @@
 import { assertEquals } from "./assert.ts";
 import { Database } from "../../src/store/database.ts";
 import { entryMode } from "../../src/fs/modes.ts";
-import { sha256Hex, tempDir } from "./helpers.ts";
+import { C_MADE as FIXTURE, readManifest, sha256Hex, tempDir } from "./helpers.ts";
 import type { Entry } from "../../src/memdb/entry.ts";
-
-const FIXTURE = new URL("../../../shared/fixtures/c-made/", import.meta.url).pathname;
-
-interface ManifestItem {
-  path: string;
-  type: "dir" | "file";
-  mode: string;
-  mtime: number;
-  size?: number;
-  sha256?: string;
-}
 
 function walk(db: Database): [string, Entry][] {
   const out: [string, Entry][] = [];
@@ -34,7 +23,7 @@ Deno.test("c-made/config.db loads as manifest.json shows it, without being rewri
   const path = `${dir.path}/config.db`;
   Deno.copyFileSync(`${FIXTURE}/config.db`, path);
   const before = await sha256Hex(Deno.readFileSync(path));
-  const manifest: ManifestItem[] = JSON.parse(Deno.readTextFileSync(`${FIXTURE}/manifest.json`));
+  const manifest = readManifest();
 
   const db = Database.open(path, 1_800_000_000);
   try {

@@ -7,7 +7,7 @@ import {
   vmlistText,
 } from "../../src/fs/function_files.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
-import { T0 } from "./helpers.ts";
+import { GUEST_DIRS, T0 } from "./helpers.ts";
 
 Deno.test("34: .vmlist with no VMs", () => {
   const m = Memdb.fresh(0);
@@ -16,18 +16,7 @@ Deno.test("34: .vmlist with no VMs", () => {
 
 Deno.test("30, 33: .vmlist lists registered guests and drops deleted ones", () => {
   const m = Memdb.fresh(0);
-  for (
-    const d of [
-      "nodes",
-      "nodes/n1",
-      "nodes/n2",
-      "nodes/n1/qemu-server",
-      "nodes/n2/qemu-server",
-      "nodes/n2/lxc",
-    ]
-  ) {
-    m.mkdir(d, T0);
-  }
+  for (const d of GUEST_DIRS) m.mkdir(d, T0);
   m.create("nodes/n1/qemu-server/100.conf", T0);
   m.create("nodes/n2/lxc/101.conf", T0);
   m.rename("nodes/n1/qemu-server/100.conf", "nodes/n2/qemu-server/100.conf", T0);

@@ -39,3 +39,31 @@ export function freshDb(now = 1000) {
   };
   return h;
 }
+
+/** The C daemon's artefacts: config.db, manifest.json, version.json. */
+export const C_MADE = new URL("../../../shared/fixtures/c-made/", import.meta.url).pathname;
+
+/** One path of c-made/manifest.json, as the C daemon showed it through FUSE. */
+export interface ManifestItem {
+  path: string;
+  type: "dir" | "file";
+  mode: string;
+  mtime: number;
+  size?: number;
+  sha256?: string;
+}
+
+export function readManifest(): ManifestItem[] {
+  return JSON.parse(Deno.readTextFileSync(`${C_MADE}/manifest.json`));
+}
+
+/** The guest directories of two nodes, as the VMID test cases use them. */
+export const GUEST_DIRS = [
+  "nodes",
+  "nodes/n1",
+  "nodes/n2",
+  "nodes/n1/qemu-server",
+  "nodes/n2/qemu-server",
+  "nodes/n2/lxc",
+  "nodes/n1/lxc",
+];

@@ -1,7 +1,7 @@
 /** The storage test cases of spec section 15 (1-37, 39, 40) and section 13. */
 import { assert, assertEquals } from "./assert.ts";
 import { Errno } from "../../src/memdb/errno.ts";
-import { dec, enc, freshDb, T0 } from "./helpers.ts";
+import { dec, enc, freshDb, GUEST_DIRS, T0 } from "./helpers.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
 
 Deno.test("1: a new database has mode 0600, version 1 and one __version__ row", () => {
@@ -248,17 +248,7 @@ Deno.test("rename edge cases the kernel filters get POSIX answers (Q3)", () => {
 
 function vmTree() {
   const h = freshDb();
-  for (
-    const d of [
-      "nodes",
-      "nodes/n1",
-      "nodes/n2",
-      "nodes/n1/qemu-server",
-      "nodes/n2/qemu-server",
-      "nodes/n2/lxc",
-      "nodes/n1/lxc",
-    ]
-  ) assertEquals(h.db.mkdir(d, T0).errno, 0);
+  for (const d of GUEST_DIRS) assertEquals(h.db.mkdir(d, T0).errno, 0);
   assertEquals(h.db.create("nodes/n1/qemu-server/100.conf", T0).errno, 0);
   return h;
 }
