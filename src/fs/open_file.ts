@@ -55,8 +55,6 @@ export class OpenFile {
 
   /** Takes a write into the working copy; the limits are checked now, not at close. */
   write(data: Uint8Array, offset: number): FsResult {
-    const rel = this.fs.pathOf(this.entry);
-    if (rel === undefined) return { errno: Errno.ENOENT };
     if (!this.fs.opts.quorate()) return { errno: Errno.EACCES };
     const end = offset + data.length;
     if (end > Limits.maxFileSize) return { errno: Errno.EFBIG };
@@ -82,13 +80,16 @@ export class OpenFile {
     return this.working ? this.size : (this.entry.data?.length ?? 0);
   }
 
-  /** Commits the working copy as one whole-file update. */
+  /**
+   * Commits the working copy as one whole-file update. A file removed while
+   * open takes its data with it, as on any POSIX filesystem.
+   */
   commit(): FsResult {
     if (!this.working) return { errno: 0, value: 0 };
     const rel = this.fs.pathOf(this.entry);
     const content = this.working.slice(0, this.size);
     this.working = null;
-    if (rel === undefined) return { errno: Errno.ENOENT };
+    if (rel === undefined) return { errno: 0, value: 0 };
     return this.fs.writeWhole(rel, content);
   }
 }

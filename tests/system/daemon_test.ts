@@ -240,8 +240,10 @@ test("writes reach the tree at close, or after a quiet second while the file sta
       ["writeHold", d.p("f"), "new", 0],
       ["writeHold", d.p("f"), "newer", 1600],
       ["read", d.p("f")],
+      ["writeUnlinked", d.p("g")],
+      ["exists", d.p("g")],
     ]);
-    assertEquals(r.map((x) => x.value), [null, "old", "newer", "newer"]);
+    assertEquals(r.map((x) => x.value), [null, "old", "newer", "newer", 4, false]);
   }));
 
 test("kernel page cache stays coherent with same-size rewrites and open readers", () =>
