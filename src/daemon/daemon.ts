@@ -17,19 +17,20 @@ export const EXIT_STARTUP = 255;
 export class StartupError extends Error {}
 
 /**
- * The daemon's clock in seconds. Tests may shift it: PMXCFS_TEST_CLOCK_FILE
- * names a file holding an offset in seconds (lock expiry without waiting).
+ * The daemon's clock in seconds. Tests may set it: PMXCFS_TEST_CLOCK_FILE
+ * names a file holding the time to report (lock expiry without waiting).
  */
 const clockFile = Deno.env.get("PMXCFS_TEST_CLOCK_FILE");
 function now(): number {
-  let offset = 0;
   if (clockFile) {
     try {
-      offset = Number(Deno.readTextFileSync(clockFile).trim()) || 0;
-    } catch { /* no offset yet */ }
+      const t = Number(Deno.readTextFileSync(clockFile).trim());
+      if (Number.isFinite(t) && t > 0) return Math.floor(t);
+    } catch { /* no clock set yet: real time */ }
   }
-  return Math.floor(Date.now() / 1000) + offset;
+  return Math.floor(Date.now() / 1000);
 }
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function acquireLock(path: string, log: ReturnType<Log["domain"]>): Promise<number> {
