@@ -252,6 +252,24 @@ test("kernel page cache stays coherent with same-size rewrites and open readers"
     assertEquals(r.value, ["aaaa", "bbbb", "bbbb", "cccc", "dddd", "dddd", "eeee"]);
   }));
 
+test("a directory of 1500 entries lists completely across many readdir calls", () =>
+  withDaemon(async (d) => {
+    const r = await d.sh(`set -e; mkdir ${d.p("big")}; cd ${d.p("big")}
+      for i in $(seq 1500); do : > "file-with-a-longish-name-$i.cfg"; done
+      ls -f | sort | uniq | wc -l; ls | wc -l`);
+    assertEquals(r.stdout.trim().split("\n"), ["1502", "1500"], r.stderr);
+  }));
+
+test("Q12: a generated file is read as it was when opened", () =>
+  withDaemon(async (d) => {
+    const r = await d.sh(`set -e; cd ${d.p("")}; mkdir -p nodes/pve1/qemu-server
+      exec 3< .vmlist
+      echo x > nodes/pve1/qemu-server/100.conf
+      cat <&3; echo ---; cat .vmlist`);
+    const [before, after] = r.stdout.split("---\n");
+    assert(!before.includes('"100"') && after.includes('"100"'), r.stdout + r.stderr);
+  }));
+
 test("53: touch -a changes nothing, touch sets mtime and bumps the version", () =>
   withDaemon(async (d) => {
     await d.ops([["write", d.p("user.cfg"), "u"], ["utimes", d.p("user.cfg"), 1000, 1000]]);
