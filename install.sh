@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs pmxcfs-ts and everything it and its tests need on Debian 12, as root.
-# Idempotent: running it again changes nothing that is already in place.
+# Safe to run again: it installs only what is missing, brings the program to this
+# checkout's version and restarts the daemon.
 set -euo pipefail
 
 DENO_VERSION="2.9.6"
