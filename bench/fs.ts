@@ -39,7 +39,7 @@ interface ClientJob {
   /** Prefix of the names the create loop makes (unique per client run). */
   tag?: string;
   /** Disk series: prepare (untimed), or run. */
-  disk?: { op: "prepare" | "overwrite4000" | "new1m"; n: number };
+  disk?: { op: "prepare" | "overwrite4000" | "edit4000" | "new1m"; n: number };
 }
 
 type LoopResult = Record<string, { n: number; ms: number }>;
@@ -74,8 +74,12 @@ function client(job: ClientJob): unknown {
       Deno.mkdirSync(`${r}/big`);
       return { ok: true };
     }
-    if (op === "overwrite4000") {
-      return timed(n, () => {
+    if (op === "overwrite4000" || op === "edit4000") {
+      // overwrite: every byte differs from the previous version (the worst case);
+      // edit: one 40-byte line differs, as when an administrator changes one setting.
+      return timed(n, (i) => {
+        if (op === "overwrite4000") b4000.fill(0x61 + (i % 26));
+        else b4000.fill(0x61 + (i % 26), 2000, 2040);
         const f = Deno.openSync(`${r}/ow4000.txt`, { write: true, truncate: true });
         if (f.writeSync(b4000) !== 4000) throw new Error("short write");
         f.close();
@@ -508,7 +512,8 @@ async function inner(base: string, quick: boolean, requests: boolean): Promise<v
       `daemon /proc/PID/io)`,
   );
   const series: [ClientJob["disk"] & object, string, number, number][] = [
-    [{ op: "overwrite4000", n: 200 }, "overwrite 4000 B (O_TRUNC, 1 write)", 4000, 4],
+    [{ op: "overwrite4000", n: 200 }, "overwrite 4000 B, all new bytes", 4000, 4],
+    [{ op: "edit4000", n: 200 }, "overwrite 4000 B, one line changed", 4000, 4],
     [{ op: "new1m", n: 20 }, "new file 1 MiB (1 write of 1 MiB)", 1 << 20, 10],
   ];
   for (const [job, label, size, cRatio] of series) {

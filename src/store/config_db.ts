@@ -20,6 +20,10 @@ const SCHEMA = "CREATE TABLE IF NOT EXISTS tree (" +
   "  name TEXT NOT NULL," +
   "  data BLOB);";
 
+/** Page size of databases we create (SQLite's minimum; see `open`). */
+export const NEW_DB_PAGE_SIZE = 512;
+const WAL_CHECKPOINT_BYTES = 4 << 20;
+
 /** The `__version__` row's fields: the root entry. */
 export interface VersionRow {
   version: number;
@@ -68,10 +72,20 @@ export class ConfigDb {
     }
     try {
       chmodSync(path, 0o600);
+      // New databases get 512-byte pages: a change rewrites only the pages it touches, so
+      // small files cost about their own size on disk instead of two 4 KiB pages (the
+      // file's and the version row's), and edits that keep most bytes skip the unchanged
+      // overflow pages. Existing databases keep their page size (the C daemon's is 4096).
+      db.exec(`PRAGMA page_size=${NEW_DB_PAGE_SIZE}`);
       const mode = db.prepare("PRAGMA journal_mode=WAL").get() as { journal_mode: string };
       if (mode.journal_mode !== "wal") throw new Error(`journal_mode is ${mode.journal_mode}`);
       db.exec("PRAGMA synchronous=NORMAL");
       db.exec("PRAGMA busy_timeout=10000");
+      // Checkpoint about every 4 MiB of WAL whatever the page size (SQLite counts pages).
+      const { page_size } = db.prepare("PRAGMA page_size").get() as { page_size: number };
+      db.exec(
+        `PRAGMA wal_autocheckpoint=${Math.max(1000, Math.floor(WAL_CHECKPOINT_BYTES / page_size))}`,
+      );
       db.exec(SCHEMA);
       return new ConfigDb(path, db);
     } catch (e) {

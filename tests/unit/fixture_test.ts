@@ -28,6 +28,8 @@ Deno.test("c-made/config.db loads as manifest.json shows it, without being rewri
   const db = Database.open(path, 1_800_000_000);
   try {
     assertEquals(db.memdb.version, 306);
+    const page = db.store.sql.prepare("PRAGMA page_size").get() as { page_size: number };
+    assertEquals(page.page_size, 4096);
     const got = new Map(walk(db));
     assertEquals([...got.keys()].sort(), manifest.map((m) => m.path).sort());
     for (const m of manifest) {

@@ -87,3 +87,16 @@ Deno.test("4.6: a result that does not match the leader's index rolls back and s
   assertEquals(db.create("y", T0).errno, Errno.EIO);
   assertEquals(toHex(follower.reopen().memdb.treeChecksum()), sum);
 });
+
+Deno.test("new databases use 512-byte pages; a database keeps the page size it has", () => {
+  using h = freshDb();
+  const size = (db: Database) =>
+    (db.store.sql.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
+  assertEquals(size(h.db), 512);
+  h.db.store.sql.exec(
+    "PRAGMA journal_mode=DELETE; PRAGMA page_size=4096; VACUUM; PRAGMA journal_mode=WAL",
+  );
+  h.db.create("f", T0);
+  assertEquals(size(h.reopen()), 4096);
+  assertEquals(h.db.memdb.lookup("f")?.type, 8);
+});
