@@ -21,6 +21,7 @@
 
 const SELF = new URL(import.meta.url).pathname;
 import { buildDb } from "./build_db.ts";
+import { privateMountNs } from "../tests/system/helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -574,15 +575,10 @@ async function outer(quick: boolean, requests: boolean): Promise<number> {
       `${navigator.hardwareConcurrency} cpus, temp dir ${base} (${fsType})`,
   );
   if (fsType === "tmpfs") console.log("WARNING: /var/tmp is tmpfs, disk figures are meaningless");
-  const child = new Deno.Command("/usr/bin/setpriv", {
+  const [setpriv, ...prefix] = privateMountNs();
+  const child = new Deno.Command(setpriv, {
     args: [
-      "--pdeathsig",
-      "KILL",
-      "/usr/bin/unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
+      ...prefix,
       DENO,
       "run",
       "--allow-all",

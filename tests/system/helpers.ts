@@ -44,6 +44,24 @@ export function systemTestSkipReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * argv prefix that runs a command in a private mount namespace (plus `extra` unshare
+ * options) and kills it when its parent dies, so no mount can outlive a test or bench.
+ */
+export function privateMountNs(extra: string[] = []): string[] {
+  return [
+    "/usr/bin/setpriv",
+    "--pdeathsig",
+    "KILL",
+    "/usr/bin/unshare",
+    "--mount",
+    ...extra,
+    "--propagation",
+    "private",
+    "--",
+  ];
+}
+
 /** Result of a command run inside the namespace. */
 export interface ExecResult {
   code: number;
@@ -127,15 +145,10 @@ export async function startInMountNamespace(opts: NsServerOptions): Promise<NsSe
   const args = (opts.args ?? []).map((a) =>
     a.replaceAll("{mountpoint}", mountpoint).replaceAll("{dir}", dir)
   );
-  const cmd = new Deno.Command("/usr/bin/setpriv", {
+  const [setpriv, ...prefix] = privateMountNs();
+  const cmd = new Deno.Command(setpriv, {
     args: [
-      "--pdeathsig",
-      "KILL",
-      "/usr/bin/unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
+      ...prefix,
       ...program.map((a) => a.replaceAll("{mountpoint}", mountpoint).replaceAll("{dir}", dir)),
       ...args,
     ],
