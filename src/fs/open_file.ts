@@ -9,7 +9,7 @@
  */
 import type { Entry } from "../memdb/entry.ts";
 import { Limits } from "../memdb/entry.ts";
-import { Errno } from "../memdb/errno.ts";
+import { Errno } from "../util/errno.ts";
 import type { FsResult, PveFs } from "./pve_fs.ts";
 
 export class OpenFile {

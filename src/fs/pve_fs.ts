@@ -7,7 +7,7 @@
 import type { Database } from "../store/database.ts";
 import type { Entry } from "../memdb/entry.ts";
 import { EntryType, Limits } from "../memdb/entry.ts";
-import { Errno } from "../memdb/errno.ts";
+import { Errno } from "../util/errno.ts";
 import type { Stamp, StatFs } from "../memdb/memdb.ts";
 import { components, isUnderLockDir } from "../memdb/path.ts";
 import { entryMode, isPrivatePath, maskMode, S_IFDIR, S_IFLNK, S_IFREG } from "./modes.ts";

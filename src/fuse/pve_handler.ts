@@ -7,7 +7,7 @@
 import type { Attr, DirEntryOut, EntryOut, Handler, Request, SetAttrIn } from "./session.ts";
 import { type Attributes, type Node, PveFs, SYNTHETIC } from "../fs/pve_fs.ts";
 import { OpenFile } from "../fs/open_file.ts";
-import { Errno } from "../memdb/errno.ts";
+import { Errno } from "../util/errno.ts";
 import { EntryType } from "../memdb/entry.ts";
 
 const ROOT = 1;

@@ -4,7 +4,7 @@
  * caller can persist them before it reports the result.
  */
 import { type Entry, entrySize, EntryType, Limits } from "./entry.ts";
-import { Errno } from "./errno.ts";
+import { Errno } from "../util/errno.ts";
 import { buildIndex, entryChecksum, toHex, treeChecksum, type TreeIndex } from "./checksum.ts";
 import { ChangeCounters } from "./counters.ts";
 import { buildTree, type LoadedTree, type Row } from "./load.ts";

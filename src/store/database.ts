@@ -4,7 +4,7 @@
  * flag and reports EIO; the in-memory change is kept, as in the original.
  */
 import { Memdb, type MutationResult, type Stamp } from "../memdb/memdb.ts";
-import { Errno } from "../memdb/errno.ts";
+import { Errno } from "../util/errno.ts";
 import { buildTree, type Row } from "../memdb/load.ts";
 import { buildIndex, decodeIndex, encodeIndex } from "../memdb/checksum.ts";
 import { EntryType } from "../memdb/entry.ts";

@@ -1,6 +1,6 @@
 /** The storage test cases of spec section 15 (1-37, 39, 40) and section 13. */
 import { assert, assertEquals } from "./assert.ts";
-import { Errno } from "../../src/memdb/errno.ts";
+import { Errno } from "../../src/util/errno.ts";
 import { dec, enc, freshDb, GUEST_DIRS, T0 } from "./helpers.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
 

@@ -2,7 +2,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { encodeIndex, toHex } from "../../src/memdb/checksum.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
-import { Errno } from "../../src/memdb/errno.ts";
+import { Errno } from "../../src/util/errno.ts";
 import type { Database } from "../../src/store/database.ts";
 import { enc, freshDb, T0 } from "./helpers.ts";
 
