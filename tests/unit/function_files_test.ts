@@ -7,7 +7,7 @@ import {
   vmlistText,
 } from "../../src/fs/function_files.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
-import { GUEST_DIRS, T0 } from "./helpers.ts";
+import { C_MADE, GUEST_DIRS, REPO_ROOT, T0 } from "./helpers.ts";
 
 Deno.test("34: .vmlist with no VMs", () => {
   const m = Memdb.fresh(0);
@@ -58,9 +58,7 @@ Deno.test(".members with cluster information", () => {
 });
 
 Deno.test(".version lists the 43 observed paths in order and the kvstore block", () => {
-  const fixture = Deno.readTextFileSync(
-    new URL("../../../shared/fixtures/c-made/version.json", import.meta.url),
-  );
+  const fixture = Deno.readTextFileSync(`${C_MADE}/version.json`);
   const m = Memdb.fresh(0);
   const text = versionText(1795560641, 0, 0, m.counters, [{ node: "vm", keys: [] }]);
   assertEquals(text, fixture);
@@ -89,4 +87,33 @@ Deno.test(".clusterlog, empty and with one entry", () => {
     }]),
     `{\n"data": [\n{"uid": 1, "time": 1732000000, "pri": 6, "tag": "cluster", "pid": 4242, "node": "pve1", "user": "root", "msg": "starting cluster log"}\n]\n}\n`,
   );
+});
+
+Deno.test("the fixtures ship with the repository: no source reads a file outside it", () => {
+  assertEquals(C_MADE.startsWith(`${REPO_ROOT}tests/fixtures/`), true, C_MADE);
+  for (const f of ["config.db", "manifest.json", "version.json", "README.md"]) {
+    assertEquals(Deno.statSync(`${C_MADE}/${f}`).isFile, true, f);
+  }
+  // Every `new URL("...", import.meta.url)` of the sources must stay inside the checkout.
+  const outside: string[] = [];
+  const scan = (p: string) => {
+    for (
+      const m of Deno.readTextFileSync(p).matchAll(
+        /new URL\(\s*["'`]([^"'`]+)["'`],\s*import\.meta\.url/g,
+      )
+    ) {
+      const target = new URL(m[1], `file://${p}`).pathname;
+      if (!target.startsWith(REPO_ROOT)) outside.push(`${p.slice(REPO_ROOT.length)}: ${m[1]}`);
+    }
+  };
+  const walk = (dir: string, deep: boolean) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const p = `${dir}/${e.name}`;
+      if (e.isFile && e.name.endsWith(".ts")) scan(p);
+      else if (e.isDirectory && deep && e.name !== "fixtures") walk(p, true);
+    }
+  };
+  walk(REPO_ROOT.slice(0, -1), false);
+  for (const d of ["src", "ffi", "tests", "bench"]) walk(`${REPO_ROOT}${d}`, true);
+  assertEquals(outside, []);
 });

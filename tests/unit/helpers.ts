@@ -40,8 +40,14 @@ export function freshDb(now = 1000) {
   return h;
 }
 
-/** The C daemon's artefacts: config.db, manifest.json, version.json. */
-export const C_MADE = new URL("../../../shared/fixtures/c-made/", import.meta.url).pathname;
+/** The repository's root directory (ends with a slash). */
+export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+
+/**
+ * The C daemon's artefacts (config.db, manifest.json, version.json, README.md), copied into
+ * the repository so a fresh clone tests without anything beside it.
+ */
+export const C_MADE = new URL("../fixtures/c-made/", import.meta.url).pathname;
 
 /** One path of c-made/manifest.json, as the C daemon showed it through FUSE. */
 export interface ManifestItem {
