@@ -30,13 +30,16 @@ function check(r: { errno: number }): void {
 {
   const path = `${base}/ops.db`;
   const db = Database.open(path, S.mtime);
-  db.mkdir("d", S);
+  db.apply({ type: "mkdir", path: "d" }, S);
   const N = 5000;
   rate("create+write 4 KiB", N, (i) => {
-    check(db.create(`d/f${i}`, S));
-    check(db.write(`d/f${i}`, S, block, 0, true));
+    check(db.apply({ type: "create", path: `d/f${i}` }, S));
+    check(db.apply({ type: "write", path: `d/f${i}`, offset: 0, data: block, truncate: true }, S));
   });
-  rate("overwrite 4 KiB", N, (i) => check(db.write(`d/f${i % 100}`, S, block, 0, true)));
+  rate("overwrite 4 KiB", N, (i) => {
+    const path = `d/f${i % 100}`;
+    check(db.apply({ type: "write", path, offset: 0, data: block, truncate: true }, S));
+  });
   rate("read 4 KiB", N * 20, (i) => {
     if (typeof db.memdb.read(`d/f${i % N}`) === "number") throw new Error("read failed");
   });

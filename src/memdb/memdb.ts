@@ -21,11 +21,28 @@ import {
 } from "./path.ts";
 import { VmList } from "./vmlist.ts";
 import type { GuestType } from "./path.ts";
+import type { Op } from "./op.ts";
 
-/** Rows a mutation changed; the root (`__version__` row) always changes too. */
+/** A directory entry name: `name` in the directory with inode `parent`. */
+export interface NameRef {
+  parent: number;
+  name: string;
+}
+
+/**
+ * What a mutation changed: rows to write, inodes removed, and the names that
+ * no longer lead where they did (removed or replaced). The root
+ * (`__version__` row) always changes too.
+ */
 export interface Change {
   upsert: Entry[];
   remove: number[];
+  names: NameRef[];
+}
+
+/** An empty change. */
+export function noChange(): Change {
+  return { upsert: [], remove: [], names: [] };
 }
 
 /** Outcome of a mutation: `errno` 0 and a change, or an errno and nothing changed. */
@@ -56,6 +73,28 @@ function fail(errno: Exclude<Errno, 0>): MutationResult {
 
 function blocksOf(bytes: number): number {
   return Math.ceil(bytes / Limits.blockSize);
+}
+
+/**
+ * The content after writing `data` at `offset` into `old` (spec 2.8 write):
+ * the file grows to the end of the data, zero-filled in between; with
+ * `truncate` it ends there. `null` stands for empty. Never changes `old`.
+ */
+export function writeContent(
+  old: Uint8Array | null,
+  data: Uint8Array,
+  offset: number,
+  truncate: boolean,
+): Uint8Array | null {
+  const oldSize = old ? old.length : 0;
+  const end = offset + data.length;
+  const newSize = end > oldSize ? end : truncate ? end : oldSize;
+  if (newSize === 0) return null;
+  if (old && newSize === oldSize && data.length === 0) return old;
+  const content = new Uint8Array(newSize);
+  if (old) content.set(newSize < oldSize ? old.subarray(0, newSize) : old);
+  content.set(data, offset);
+  return content;
 }
 
 export class Memdb {
@@ -89,12 +128,30 @@ export class Memdb {
     return db;
   }
 
-  /** Swaps in a whole new tree (cluster resync), from rows or an already built tree. */
-  replace(source: Iterable<Row> | LoadedTree, now: number): void {
+  /**
+   * Swaps in a whole new tree (cluster resync), from rows or an already built
+   * tree, and returns what differs from the old one: entries that are new or
+   * at another version, inodes that are gone, names that changed.
+   */
+  replace(source: Iterable<Row> | LoadedTree, now: number): Change {
     const tree = "byInode" in source ? source : buildTree(source);
+    const old = this.byInode;
     this.root = tree.root;
     this.byInode = tree.byInode;
     this.install(now);
+    const change = noChange();
+    for (const [inode, e] of tree.byInode) {
+      const was = old.get(inode);
+      if (!was || was.version !== e.version) change.upsert.push(e);
+    }
+    for (const [inode, was] of old) {
+      const now = tree.byInode.get(inode);
+      if (!now) change.remove.push(inode);
+      if (!now || now.parent !== was.parent || now.name !== was.name) {
+        if (inode !== 0) change.names.push({ parent: was.parent, name: was.name });
+      }
+    }
+    return change;
   }
 
   /** Derived state of a freshly installed tree: sizes, VM list, locks, counters. */
@@ -128,6 +185,23 @@ export class Memdb {
 
   byInodeNumber(inode: number): Entry | undefined {
     return this.byInode.get(inode);
+  }
+
+  /**
+   * The path of the entry with `inode` ("" for the root), or undefined when it
+   * is not in the tree. Walks up the parents, so it is right whatever was
+   * renamed above the entry.
+   */
+  pathOf(inode: number): string | undefined {
+    let e = this.byInode.get(inode);
+    if (!e) return undefined;
+    const parts: string[] = [];
+    while (e.inode !== 0) {
+      parts.push(e.name);
+      e = this.byInode.get(e.parent);
+      if (!e) return undefined;
+    }
+    return parts.reverse().join("/");
   }
 
   /** Whole content of a file; ENOENT for a missing path or a directory. */
@@ -187,6 +261,47 @@ export class Memdb {
 
   // ---- mutations -----------------------------------------------------------
 
+  /** Applies one operation (the one door for changes from outside the core). */
+  apply(op: Op, s: Stamp): MutationResult {
+    switch (op.type) {
+      case "write":
+        return this.write(op.path, s, op.data, op.offset, op.truncate);
+      case "create":
+        return this.create(op.path, s);
+      case "mkdir":
+        return this.mkdir(op.path, s);
+      case "delete":
+        return this.delete(op.path, s);
+      case "rename":
+        return this.rename(op.path, op.to, s);
+      case "mtime":
+        return this.utime(op.path, { ...s, mtime: op.mtime });
+      case "unlockRequest":
+        return this.unlockRequest(op.path, s);
+    }
+  }
+
+  /**
+   * Applies the writes of one file handle as ONE update, all or nothing: the
+   * writes are folded over the current content and stored as one whole-file
+   * write (one version bump). Any other batch than writes to one path is
+   * EINVAL; a single op is applied as it is.
+   */
+  applyAll(ops: readonly Op[], s: Stamp): MutationResult {
+    if (ops.length === 1) return this.apply(ops[0], s);
+    if (ops.length === 0) return fail(Errno.EINVAL);
+    const path = ops[0].path;
+    let content = this.lookup(path)?.data ?? null;
+    for (const op of ops) {
+      if (op.type !== "write" || op.path !== path) return fail(Errno.EINVAL);
+      if (!(op.offset >= 0) || op.offset + op.data.length > Limits.maxFileSize) {
+        return fail(Errno.EFBIG);
+      }
+      content = writeContent(content, op.data, op.offset, op.truncate);
+    }
+    return this.write(path, s, content ?? new Uint8Array(0), 0, true);
+  }
+
   /** Resolves dirname/basename of `path` for an operation that names an entry. */
   private parentOf(c: string[]): Entry | Errno {
     let d: Entry = this.root;
@@ -240,7 +355,7 @@ export class Memdb {
     const e = this.newEntry(parent, name, EntryType.Dir, s);
     const rel = c.join("/");
     if (isLockPath(rel)) this.locks.touch(rel, toHex(entryChecksum(e)), s.now ?? s.mtime);
-    return { errno: 0, value: 0, change: { upsert: [e], remove: [] } };
+    return { errno: 0, value: 0, change: { upsert: [e], remove: [], names: [] } };
   }
 
   /** Creates an empty file; EEXIST when anything of that name exists. */
@@ -291,23 +406,18 @@ export class Memdb {
     const newTotal = this.totalBytes - oldSize + newSize;
     if (newSize > oldSize && blocksOf(newTotal) > Limits.totalBlocks) return fail(Errno.ENOSPC);
 
-    let content: Uint8Array | null = null;
-    if (newSize > 0) {
-      if (old && newSize === oldSize && data.length === 0) {
-        content = old;
-      } else {
-        content = new Uint8Array(newSize);
-        if (old) content.set(newSize < oldSize ? old.subarray(0, newSize) : old);
-        content.set(data, offset);
-      }
-    }
+    const content = writeContent(old, data, offset, truncate);
     if (e) this.bump(s, e);
     else e = this.newEntry(parent, name, EntryType.File, s);
     e.data = content;
     this.totalBytes = newTotal;
     if (vm) this.vmlist.register(vm.vmid, vm.node, vm.type);
     this.counters.bump(rel);
-    return { errno: 0, value: create ? 0 : data.length, change: { upsert: [e], remove: [] } };
+    return {
+      errno: 0,
+      value: create ? 0 : data.length,
+      change: { upsert: [e], remove: [], names: [] },
+    };
   }
 
   /** Sets the mtime (spec 2.8 utime); locks only move forward, by their owner. */
@@ -326,7 +436,7 @@ export class Memdb {
     this.bump(s, e);
     if (lock) this.locks.touch(rel, toHex(entryChecksum(e)), s.now ?? s.mtime);
     this.counters.bump(rel);
-    return { errno: 0, value: 0, change: { upsert: [e], remove: [] } };
+    return { errno: 0, value: 0, change: { upsert: [e], remove: [], names: [] } };
   }
 
   /** Removes a file or an empty directory (unlink and rmdir alike). */
@@ -346,7 +456,8 @@ export class Memdb {
     const vm = parseVmConfigPath(rel);
     if (vm) this.vmlist.remove(vm.vmid);
     this.counters.bump(rel);
-    return { errno: 0, value: 0, change: { upsert: [], remove: [e.inode] } };
+    const names = [{ parent: parent.inode, name: e.name }];
+    return { errno: 0, value: 0, change: { upsert: [], remove: [e.inode], names } };
   }
 
   private unlink(parent: Entry, e: Entry): void {
@@ -383,7 +494,7 @@ export class Memdb {
     const tparent = this.parentOf(tc);
     if (typeof tparent === "number") return fail(tparent);
     const target = tparent.children!.get(tname);
-    if (target === src) return { errno: 0, value: 0, change: { upsert: [], remove: [] } };
+    if (target === src) return { errno: 0, value: 0, change: noChange() };
     if (target) {
       if (target.children && target.children.size > 0) return fail(Errno.ENOTEMPTY);
       if (target.type === EntryType.Dir && src.type === EntryType.File) return fail(Errno.EISDIR);
@@ -394,6 +505,10 @@ export class Memdb {
 
     const sparent = this.byInode.get(src.parent)!;
     const remove: number[] = [];
+    const names = [{ parent: sparent.inode, name: src.name }, {
+      parent: tparent.inode,
+      name: tname,
+    }];
     if (target) {
       this.unlink(tparent, target);
       if (target.children) this.locks.drop(toRel);
@@ -410,7 +525,7 @@ export class Memdb {
     }
     this.counters.bump(fromRel);
     this.counters.bump(toRel);
-    return { errno: 0, value: 0, change: { upsert: [src], remove } };
+    return { errno: 0, value: 0, change: { upsert: [src], remove, names } };
   }
 
   /**

@@ -3,7 +3,8 @@
  * its result is returned (spec 4.4). A failed commit sets the sticky error
  * flag and reports EIO; the in-memory change is kept, as in the original.
  */
-import { Memdb, type MutationResult, type Stamp } from "../memdb/memdb.ts";
+import { type Change, Memdb, type MutationResult, type Stamp } from "../memdb/memdb.ts";
+import type { Op } from "../memdb/op.ts";
 import { Errno } from "../util/errno.ts";
 import { buildTree, type Row } from "../memdb/load.ts";
 import { buildIndex, decodeIndex, encodeIndex } from "../memdb/checksum.ts";
@@ -51,49 +52,42 @@ export class Database {
     }
   }
 
+  /**
+   * Listeners told of every applied change, whatever applied it (a local op,
+   * a peer's op, a resync), after it is on disk. `origin` is whatever the
+   * caller of `apply` passed (the FUSE layer uses it to know which changes
+   * the kernel already saw); undefined for resyncs.
+   */
+  readonly applied = new Set<(change: Change, origin?: unknown) => void>();
+
+  private tell(change: Change, origin?: unknown): void {
+    for (const f of this.applied) f(change, origin);
+  }
+
   /** Persists a successful mutation; turns a failed commit into EIO. */
-  private persist(r: MutationResult): MutationResult {
-    if (r.errno !== 0 || (r.change.upsert.length === 0 && r.change.remove.length === 0)) return r;
+  private persist(r: MutationResult, origin: unknown): MutationResult {
+    if (r.errno !== 0) return r;
+    const c = r.change;
+    if (c.upsert.length === 0 && c.remove.length === 0) return r;
     try {
-      this.store.commit(r.change.upsert, r.change.remove, this.memdb.root);
-      return r;
+      this.store.commit(c.upsert, c.remove, this.memdb.root);
     } catch (e) {
       this.memdb.errors = true;
       this.log("crit", `database write failed, filesystem now refuses changes: ${e}`);
       return { errno: Errno.EIO };
     }
+    this.tell(c, origin);
+    return r;
   }
 
-  mkdir(path: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.mkdir(path, s));
+  /** Applies one operation and commits it to config.db before returning. */
+  apply(op: Op, s: Stamp, origin?: unknown): MutationResult {
+    return this.persist(this.memdb.apply(op, s), origin);
   }
 
-  create(path: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.create(path, s));
-  }
-
-  write(path: string, s: Stamp, data: Uint8Array, offset: number, truncate: boolean) {
-    return this.persist(this.memdb.write(path, s, data, offset, truncate));
-  }
-
-  truncate(path: string, s: Stamp, length: number): MutationResult {
-    return this.persist(this.memdb.truncate(path, s, length));
-  }
-
-  utime(path: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.utime(path, s));
-  }
-
-  delete(path: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.delete(path, s));
-  }
-
-  rename(from: string, to: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.rename(from, to, s));
-  }
-
-  unlockRequest(path: string, s: Stamp): MutationResult {
-    return this.persist(this.memdb.unlockRequest(path, s));
+  /** Applies the writes of one file handle as one update (see `Memdb.applyAll`). */
+  applyAll(ops: readonly Op[], s: Stamp, origin?: unknown): MutationResult {
+    return this.persist(this.memdb.applyAll(ops, s), origin);
   }
 
   /**
@@ -122,8 +116,9 @@ export class Database {
         const mine = encodeIndex(buildIndex(sorted, loaded.root));
         if (!sameBytes(mine, leaderIndex)) throw new Error("resynced tree differs from leader");
       });
-      this.memdb.replace(loaded, now);
+      const change = this.memdb.replace(loaded, now);
       for (const w of this.memdb.warnings) this.log("crit", w);
+      this.tell(change);
       return null;
     } catch (e) {
       this.memdb.errors = true;

@@ -31,12 +31,12 @@ export function createPmxcfsDb(args: string[], now = Math.floor(Date.now() / 100
     for (const e of entries) {
       if (!e.isFile) continue;
       const data = Deno.readFileSync(`${dir}/${e.name}`);
-      const c = db.create(e.name, s);
+      const c = db.apply({ type: "create", path: e.name }, s);
       if (c.errno !== 0) {
         console.error(`unable to create '${e.name}' (errno ${c.errno})`);
         return 255;
       }
-      const w = db.write(e.name, s, data, 0, true);
+      const w = db.apply({ type: "write", path: e.name, offset: 0, data, truncate: true }, s);
       if (w.errno !== 0 || w.value !== data.length) {
         console.error(`unable to write '${e.name}' (errno ${w.errno})`);
         return 255;

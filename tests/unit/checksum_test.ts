@@ -3,14 +3,15 @@ import { assertEquals, assertThrows } from "./assert.ts";
 import { Memdb } from "../../src/memdb/memdb.ts";
 import { decodeIndex, encodeIndex, entryChecksum, toHex } from "../../src/memdb/checksum.ts";
 import { freshDb, sha256Hex } from "./helpers.ts";
+import { create, mkdir, type Target, write } from "./ops.ts";
 
 Deno.test("12: vector A, 100 files of 32 KiB zeros", async () => {
   using h = freshDb();
   const db = h.db;
   const s = { writer: 0, mtime: 1234 };
   for (let i = 0; i < 100; i++) {
-    assertEquals(db.create(`testfile${i}`, s).errno, 0);
-    assertEquals(db.write(`testfile${i}`, s, new Uint8Array(32768), 0, false).value, 32768);
+    assertEquals(db.apply(create(`testfile${i}`), s).errno, 0);
+    assertEquals(db.apply(write(`testfile${i}`, new Uint8Array(32768)), s).value, 32768);
   }
   const idx = db.memdb.index();
   assertEquals(
@@ -29,19 +30,16 @@ Deno.test("12: vector A, 100 files of 32 KiB zeros", async () => {
   assertEquals(encodeIndex(h.reopen().memdb.index()), bytes);
 });
 
-function vectorB(m: { mkdir: Memdb["mkdir"]; create: Memdb["create"]; write: Memdb["write"] }) {
-  m.mkdir("nodes", { writer: 1, mtime: 1700000000 });
-  m.create("nodes/a.cfg", { writer: 2, mtime: 1700000001 });
-  m.write(
-    "nodes/a.cfg",
-    { writer: 2, mtime: 1700000002 },
-    new TextEncoder().encode("hello\n"),
-    0,
-    true,
-  );
-  m.mkdir("priv", { writer: 3, mtime: 1700000003 });
-  m.mkdir("priv/lock", { writer: 3, mtime: 1700000003 });
-  m.mkdir("priv/lock/file-storage_cfg", { writer: 3, mtime: 1700000004 });
+function vectorB(m: Target) {
+  m.apply(mkdir("nodes"), { writer: 1, mtime: 1700000000 });
+  m.apply(create("nodes/a.cfg"), { writer: 2, mtime: 1700000001 });
+  m.apply(write("nodes/a.cfg", new TextEncoder().encode("hello\n"), 0, true), {
+    writer: 2,
+    mtime: 1700000002,
+  });
+  m.apply(mkdir("priv"), { writer: 3, mtime: 1700000003 });
+  m.apply(mkdir("priv/lock"), { writer: 3, mtime: 1700000003 });
+  m.apply(mkdir("priv/lock/file-storage_cfg"), { writer: 3, mtime: 1700000004 });
 }
 
 Deno.test("13: vector B, tree checksum, lock checksum and index", async () => {

@@ -2,6 +2,7 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { Database } from "../../src/store/database.ts";
 import { freshDb, T0, tempDir } from "./helpers.ts";
+import { create, mkdir } from "./ops.ts";
 
 /** A database with `nodes`, `nodes/a.cfg` and a version row, then `sql` applied raw. */
 function corrupt(sql: string[]): () => void {
@@ -9,9 +10,9 @@ function corrupt(sql: string[]): () => void {
     using dir = tempDir();
     const path = `${dir.path}/config.db`;
     const db = Database.open(path, 1000);
-    db.mkdir("nodes", T0);
-    db.create("nodes/a.cfg", T0);
-    db.mkdir("empty", T0);
+    db.apply(mkdir("nodes"), T0);
+    db.apply(create("nodes/a.cfg"), T0);
+    db.apply(mkdir("empty"), T0);
     for (const s of sql) db.store.sql.exec(s);
     db.close();
     Database.open(path, 1000).close();
@@ -101,8 +102,8 @@ Deno.test("54: a file that is not a database is refused with its path", () => {
 
 Deno.test("55-56: a type-4 version row and zero-length directory blobs load", () => {
   using h = freshDb();
-  h.db.mkdir("d", T0);
-  h.db.create("d/f", T0);
+  h.db.apply(mkdir("d"), T0);
+  h.db.apply(create("d/f"), T0);
   h.db.store.sql.exec("UPDATE tree SET type = 4 WHERE inode = 0");
   h.db.store.sql.exec("UPDATE tree SET data = x'' WHERE inode = 2");
   const db = h.reopen();
@@ -119,7 +120,7 @@ Deno.test("Q6: a fresh database keeps the stored version-row mtime in RAM", () =
 
 Deno.test("writer and mtime load modulo 2^32, type modulo 256", () => {
   using h = freshDb();
-  h.db.create("f", T0);
+  h.db.apply(create("f"), T0);
   h.db.store.sql.exec(
     "UPDATE tree SET writer = 4294967297, mtime = 4294967298, type = 264 WHERE inode = 2",
   );

@@ -1,17 +1,17 @@
 /** Seeded random operation sequences over a small, collision-rich namespace. */
 import { prng } from "./prng.ts";
 import type { MutationResult, Stamp } from "../../src/memdb/memdb.ts";
-
-export interface Target {
-  mkdir(p: string, s: Stamp): MutationResult;
-  create(p: string, s: Stamp): MutationResult;
-  write(p: string, s: Stamp, d: Uint8Array, off: number, trunc: boolean): MutationResult;
-  truncate(p: string, s: Stamp, len: number): MutationResult;
-  utime(p: string, s: Stamp): MutationResult;
-  delete(p: string, s: Stamp): MutationResult;
-  rename(a: string, b: string, s: Stamp): MutationResult;
-  unlockRequest(p: string, s: Stamp): MutationResult;
-}
+import {
+  create,
+  del,
+  mkdir,
+  mtime,
+  rename,
+  type Target,
+  truncate,
+  unlockRequest,
+  write,
+} from "./ops.ts";
 
 const DIRS = ["a", "a/b", "c", "nodes", "nodes/n1", "nodes/n2", "priv", "priv/lock"];
 const NAMES = ["x", "y", "z.cfg", "100.conf"];
@@ -33,7 +33,7 @@ export function randomOps(seed: number, count: number) {
   const labels: string[] = [];
   // Start from the skeleton a PVE node has, so most ops have a parent.
   for (const d of dirs) {
-    ops.push((t) => t.mkdir(d, { writer: 0, mtime: now }));
+    ops.push((t) => t.apply(mkdir(d), { writer: 0, mtime: now }));
     labels.push(`mkdir ${d}`);
   }
   for (let i = 0; i < count; i++) {
@@ -43,25 +43,28 @@ export function randomOps(seed: number, count: number) {
     const kind = r.int(16);
     let op: (t: Target) => MutationResult;
     let label: string;
-    if (kind < 2) [op, label] = [(t) => t.mkdir(p, s), `mkdir ${p}`];
-    else if (kind < 4) [op, label] = [(t) => t.create(p, s), `create ${p}`];
+    if (kind < 2) [op, label] = [(t) => t.apply(mkdir(p), s), `mkdir ${p}`];
+    else if (kind < 4) [op, label] = [(t) => t.apply(create(p), s), `create ${p}`];
     else if (kind < 8) {
       const big = r.int(50) === 0;
       const off = big ? 1048576 - r.int(3000) : r.int(6000);
       const data = new Uint8Array(big ? r.int(6000) : r.int(3000)).map(() => r.int(256));
       const trunc = r.int(3) === 0;
-      [op, label] = [(t) => t.write(p, s, data, off, trunc), `write ${p} ${off}+${data.length}`];
+      [op, label] = [
+        (t) => t.apply(write(p, data, off, trunc), s),
+        `write ${p} ${off}+${data.length}`,
+      ];
     } else if (kind < 9) {
       const len = r.int(8000);
-      [op, label] = [(t) => t.truncate(p, s, len), `truncate ${p} ${len}`];
+      [op, label] = [(t) => t.apply(truncate(p, len), s), `truncate ${p} ${len}`];
     } else if (kind < 10) {
-      const m = { ...s, mtime: now - r.int(100) };
-      [op, label] = [(t) => t.utime(p, m), `utime ${p}`];
-    } else if (kind < 12) [op, label] = [(t) => t.delete(p, s), `delete ${p}`];
+      const m = now - r.int(100);
+      [op, label] = [(t) => t.apply(mtime(p, m), s), `utime ${p}`];
+    } else if (kind < 12) [op, label] = [(t) => t.apply(del(p), s), `delete ${p}`];
     else if (kind < 15) {
       const q = path();
-      [op, label] = [(t) => t.rename(p, q, s), `rename ${p} ${q}`];
-    } else [op, label] = [(t) => t.unlockRequest(p, s), `unlock ${p}`];
+      [op, label] = [(t) => t.apply(rename(p, q), s), `rename ${p} ${q}`];
+    } else [op, label] = [(t) => t.apply(unlockRequest(p), s), `unlock ${p}`];
     ops.push(op);
     labels.push(label);
   }
