@@ -1,95 +1,127 @@
 /**
- * An open memdb file. Writes collect in a private working copy and reach the
- * tree as ONE whole-file update when the file is flushed (close), synced or
- * released: one version bump and one SQLite transaction per open/write/close
- * sequence, and no reader ever sees half a file. Reads serve the committed
- * content of the moment (memdb content arrays are never changed in place, so
- * one read request always sees one whole version); the writer sees its own
- * uncommitted copy.
+ * A memdb file opened for writing. It holds the inode number, never a tree
+ * object, so a rename above it or a resync that replaces the tree cannot send
+ * its data elsewhere. Writes collect in a `PendingWrite` and reach the tree
+ * when the file is flushed (close), synced or released, or after a quiet
+ * second: all of one commit is one update that no reader sees half of.
+ *
+ * A failed write (EFBIG, EACCES without quorum) or a failed commit (ENOSPC,
+ * EIO...) drops the whole pending change, so the file keeps its previous
+ * content, and the error is kept: the next flush, fsync or close returns it.
  */
-import type { Entry } from "../memdb/entry.ts";
 import { Limits } from "../memdb/entry.ts";
 import { Errno } from "../util/errno.ts";
-import type { FsResult, PveFs } from "./pve_fs.ts";
+import { PendingWrite } from "./pending_write.ts";
+import type { PveFs } from "./pve_fs.ts";
 
 export class OpenFile {
-  /** Uncommitted content (capacity may exceed `size`), or null when clean. */
-  private working: Uint8Array | null = null;
-  private size = 0;
+  /** The uncommitted change, or null when there is none. */
+  private pending: PendingWrite | null;
+  /** An error not reported yet: the next flush, fsync or close returns it. */
+  error = 0;
+  /** Set when the file vanished in a resync: the next commit reports EIO. */
+  lost = false;
+  /** Commits under way (cluster mode) and the calls waiting for them. */
+  private busy = false;
+  private queue: (() => void)[] = [];
 
-  constructor(private readonly fs: PveFs, readonly entry: Entry, truncate: boolean) {
-    if (truncate) {
-      this.working = new Uint8Array(0);
-      this.size = 0;
-    }
+  constructor(
+    private readonly fs: PveFs,
+    readonly inode: number,
+    readonly append: boolean,
+    truncate: boolean,
+  ) {
+    this.pending = truncate ? PendingWrite.truncatedAtOpen() : null;
   }
 
+  /** True when there is something to commit. */
   get dirty(): boolean {
-    return this.working !== null;
+    return this.pending !== null;
   }
 
-  read(offset: number, size: number): Uint8Array {
-    const data = this.working
-      ? this.working.subarray(0, this.size)
-      : (this.entry.data ?? new Uint8Array(0));
-    if (offset >= data.length) return new Uint8Array(0);
-    return data.subarray(offset, Math.min(data.length, offset + size));
+  /** True while the only change is the truncation of `open(O_TRUNC)`. */
+  get onlyOpenTruncation(): boolean {
+    return this.pending?.onlyOpenTruncation ?? false;
   }
 
-  private ensure(end: number): Uint8Array {
-    if (!this.working) {
-      const cur = this.entry.data ?? new Uint8Array(0);
-      this.working = new Uint8Array(Math.max(end, cur.length, 4096));
-      this.working.set(cur);
-      this.size = cur.length;
-    }
-    if (end > this.working.length) {
-      const grown = new Uint8Array(
-        Math.min(Limits.maxFileSize, Math.max(end, this.working.length * 2)),
-      );
-      grown.set(this.working.subarray(0, this.size));
-      this.working = grown;
-    }
-    return this.working;
-  }
-
-  /** Takes a write into the working copy; the limits are checked now, not at close. */
-  write(data: Uint8Array, offset: number): FsResult {
-    if (!this.fs.opts.quorate()) return { errno: Errno.EACCES };
-    const end = offset + data.length;
-    if (end > Limits.maxFileSize) return { errno: Errno.EFBIG };
-    const buf = this.ensure(end);
-    if (offset > this.size) buf.fill(0, this.size, offset);
-    buf.set(data, offset);
-    this.size = Math.max(this.size, end);
-    return { errno: 0, value: data.length };
-  }
-
-  /** ftruncate through this handle. */
-  truncate(length: number): FsResult {
-    if (!this.fs.opts.quorate()) return { errno: Errno.EACCES };
-    if (length > Limits.maxFileSize) return { errno: Errno.EFBIG };
-    const buf = this.ensure(length);
-    if (length > this.size) buf.fill(0, this.size, length);
-    this.size = length;
-    return { errno: 0, value: 0 };
+  /** The content as this handle sees it: the committed file plus its own change. */
+  view(): Uint8Array {
+    const base = this.fs.contentOf(this.inode);
+    return this.pending ? this.pending.view(base) : base;
   }
 
   /** Size as this handle sees it. */
-  get currentSize(): number {
-    return this.working ? this.size : (this.entry.data?.length ?? 0);
+  get size(): number {
+    const baseSize = this.fs.contentOf(this.inode).length;
+    return this.pending ? this.pending.size(baseSize) : baseSize;
+  }
+
+  read(offset: number, size: number): Uint8Array {
+    const data = this.view();
+    return offset >= data.length ? new Uint8Array(0) : data.subarray(offset, offset + size);
+  }
+
+  /** Drops the pending change and keeps `errno` for the next flush/close. */
+  private failWith(errno: number): number {
+    this.pending = null;
+    this.error = errno;
+    return errno;
+  }
+
+  /** Checks what can be checked now (quorum, size limit); 0 or the errno. */
+  private check(newEnd: number): number {
+    if (!this.fs.opts.quorate()) return this.failWith(Errno.EACCES);
+    if (newEnd > Limits.maxFileSize) return this.failWith(Errno.EFBIG);
+    return 0;
+  }
+
+  /** Takes a write; an O_APPEND handle appends whatever the offset. 0 or an errno. */
+  write(data: Uint8Array, offset: number): number {
+    const newEnd = this.append ? this.size + data.length : offset + data.length;
+    const e = this.check(newEnd);
+    if (e) return e;
+    this.pending ??= new PendingWrite();
+    if (this.append) this.pending.append(data);
+    else this.pending.write(offset, data);
+    return 0;
+  }
+
+  /** ftruncate through this handle. 0 or an errno. */
+  truncate(length: number): number {
+    const e = this.check(length);
+    if (e) return e;
+    this.pending ??= new PendingWrite();
+    this.pending.truncate(length, this.fs.contentOf(this.inode));
+    return 0;
   }
 
   /**
-   * Commits the working copy as one whole-file update. A file removed while
-   * open takes its data with it, as on any POSIX filesystem.
+   * Commits the pending change and calls `done` with 0 or the error (a kept
+   * one first). A file removed while open takes its data with it, as on any
+   * POSIX filesystem; one that vanished in a resync reports EIO.
    */
-  commit(): FsResult {
-    if (!this.working) return { errno: 0, value: 0 };
-    const rel = this.fs.pathOf(this.entry);
-    const content = this.working.slice(0, this.size);
-    this.working = null;
-    if (rel === undefined) return { errno: 0, value: 0 };
-    return this.fs.writeWhole(rel, content);
+  commit(done: (errno: number) => void, origin?: unknown): void {
+    if (this.busy) {
+      this.queue.push(() => this.commit(done, origin));
+      return;
+    }
+    if (this.error) {
+      const e = this.error;
+      this.error = 0;
+      return done(e);
+    }
+    const pending = this.pending;
+    if (!pending) return done(0);
+    this.pending = null;
+    const path = this.fs.pathOf(this.inode);
+    if (path === undefined) return done(this.lost ? Errno.EIO : 0);
+    this.busy = true;
+    this.fs.commitOps(pending.ops(path, this.fs.contentOf(this.inode).length), (errno) => {
+      this.busy = false;
+      done(errno);
+      const waiting = this.queue;
+      this.queue = [];
+      for (const f of waiting) f();
+    }, origin);
   }
 }

@@ -2,14 +2,16 @@
  * The plugin layer (spec 7-9): routes relative paths to the memdb tree, the
  * four node symlinks and the six function files, and applies the rules the
  * FUSE surface shows: presented modes, quorum, chmod/chown, locks, statfs.
- * No I/O of its own: the clock, quorum and the database are injected.
+ * No I/O of its own: the clock and quorum are injected, and changes go out
+ * as operations through the commit port.
  */
-import type { Database } from "../store/database.ts";
 import type { Entry } from "../memdb/entry.ts";
 import { EntryType, Limits } from "../memdb/entry.ts";
 import { Errno } from "../util/errno.ts";
-import type { Stamp, StatFs } from "../memdb/memdb.ts";
+import type { Memdb, StatFs } from "../memdb/memdb.ts";
+import type { Op } from "../memdb/op.ts";
 import { components, isUnderLockDir } from "../memdb/path.ts";
+import type { Committer } from "./committer.ts";
 import { entryMode, isPrivatePath, maskMode, S_IFDIR, S_IFLNK, S_IFREG } from "./modes.ts";
 import {
   type ClusterInfo,
@@ -57,57 +59,41 @@ export interface FsOptions {
   /** Seconds since the epoch (the local clock). */
   now(): number;
   quorate(): boolean;
-  /** Writer id of local changes: 0 in local mode. */
-  writer: number;
   debug: { get(): boolean; set(on: boolean): void };
   /** Cluster membership for `.members`; undefined in local mode. */
   cluster?(): ClusterInfo | undefined;
   clinfoVersion?(): number;
 }
 
-/** Result of an operation: errno 0 with a value, or an errno. */
+/** Result of an operation that answers at once: errno 0 with a value, or an errno. */
 export type FsResult = { errno: 0; value: number } | { errno: number; value?: undefined };
 
 const ok = (value = 0): FsResult => ({ errno: 0, value });
 const err = (errno: number): FsResult => ({ errno });
+const EMPTY = new Uint8Array(0);
 
 export class PveFs {
-  constructor(readonly db: Database, readonly opts: FsOptions) {}
+  constructor(
+    readonly memdb: Memdb,
+    private readonly committer: Committer,
+    readonly opts: FsOptions,
+  ) {}
 
-  private stamp(): Stamp {
-    const now = this.opts.now();
-    return { writer: this.opts.writer, mtime: now, now };
+  /** The relative path of memdb inode `inode`, or undefined when it is not in the tree. */
+  pathOf(inode: number): string | undefined {
+    return this.memdb.pathOf(inode);
   }
 
-  /**
-   * Path cache. A directory with children can never be renamed or removed, so an
-   * entry's path stays valid as long as its own parent and name are unchanged.
-   */
-  private readonly paths = new WeakMap<Entry, { parent: number; name: string; path: string }>();
-
-  /** The relative path of a memdb entry, or undefined when it is no longer in the tree. */
-  pathOf(e: Entry): string | undefined {
-    const c = this.paths.get(e);
-    const m = this.db.memdb;
-    if (c && c.parent === e.parent && c.name === e.name && m.byInodeNumber(e.inode) === e) {
-      return c.path;
-    }
-    const path = this.walkPath(e);
-    if (path !== undefined) this.paths.set(e, { parent: e.parent, name: e.name, path });
-    return path;
+  /** The memdb node of `inode`, or undefined when it is not in the tree. */
+  nodeOf(inode: number): Node | undefined {
+    const entry = this.memdb.byInodeNumber(inode);
+    const rel = entry && this.memdb.pathOf(inode);
+    return rel === undefined ? undefined : { kind: "memdb", entry: entry!, rel };
   }
 
-  private walkPath(e: Entry): string | undefined {
-    const parts: string[] = [];
-    const m = this.db.memdb;
-    let cur: Entry | undefined = e;
-    while (cur && cur.inode !== 0) {
-      parts.push(cur.name);
-      const parent: Entry | undefined = m.byInodeNumber(cur.parent);
-      if (!parent || parent.children?.get(cur.name) !== cur) return undefined;
-      cur = parent;
-    }
-    return cur ? parts.reverse().join("/") : undefined;
+  /** The committed content of file `inode` (empty when it is gone or empty). */
+  contentOf(inode: number): Uint8Array {
+    return this.memdb.byInodeNumber(inode)?.data ?? EMPTY;
   }
 
   /** Routes a relative path (spec 7.1). */
@@ -118,7 +104,7 @@ export class PveFs {
       if (c.length > 1) return Errno.EACCES;
       return this.synthetic(c[0])!;
     }
-    const e = this.db.memdb.lookup(rel);
+    const e = this.memdb.lookup(rel);
     return e ? { kind: "memdb", entry: e, rel: c.join("/") } : Errno.ENOENT;
   }
 
@@ -166,7 +152,7 @@ export class PveFs {
   readdir(n: Node): { name: string; node: Node }[] {
     if (n.kind === "root") {
       const out = SYNTHETIC.map((name) => ({ name, node: this.synthetic(name)! }));
-      for (const e of this.db.memdb.root.children!.values()) {
+      for (const e of this.memdb.root.children!.values()) {
         if (SYNTHETIC.includes(e.name)) continue;
         out.push({ name: e.name, node: { kind: "memdb", entry: e, rel: e.name } });
       }
@@ -186,7 +172,7 @@ export class PveFs {
   }
 
   private functionText(name: string): string {
-    const m = this.db.memdb;
+    const m = this.memdb;
     switch (name) {
       case ".version":
         return versionText(
@@ -231,65 +217,50 @@ export class PveFs {
   // ---- mutations --------------------------------------------------------------
 
   /** EACCES unless quorate (spec 9), and EACCES for synthetic names (spec 7.1). */
-  private writable(rel: string): Errno | 0 {
+  private writable(rel: string): number {
     const c = components(rel);
-    if (c.length > 0 && SYNTHETIC.includes(c[0])) return Errno.EACCES;
-    if (c.length === 0) return Errno.EACCES;
+    if (c.length === 0 || SYNTHETIC.includes(c[0])) return Errno.EACCES;
     return this.opts.quorate() ? 0 : Errno.EACCES;
   }
 
-  mkdir(rel: string): FsResult {
-    const w = this.writable(rel);
-    return w ? err(w) : this.db.mkdir(rel, this.stamp());
-  }
-
-  create(rel: string): FsResult {
-    const w = this.writable(rel);
-    return w ? err(w) : this.db.create(rel, this.stamp());
-  }
-
-  /** Replaces the whole content of `rel` in one update (one version bump). */
-  writeWhole(rel: string, content: Uint8Array): FsResult {
-    const w = this.writable(rel);
-    return w ? err(w) : this.db.write(rel, this.stamp(), content, 0, true);
-  }
-
-  write(rel: string, data: Uint8Array, offset: number): FsResult {
-    const w = this.writable(rel);
-    return w ? err(w) : this.db.write(rel, this.stamp(), data, offset, false);
-  }
-
-  truncate(rel: string, size: number): FsResult {
-    const w = this.writable(rel);
-    if (w) return err(w);
-    if (size > Limits.maxFileSize) return err(Errno.EFBIG);
-    return this.db.truncate(rel, this.stamp(), size);
-  }
-
-  delete(rel: string): FsResult {
-    const w = this.writable(rel);
-    return w ? err(w) : this.db.delete(rel, this.stamp());
-  }
-
-  rename(from: string, to: string): FsResult {
-    // Both sides must route to memdb with a sub-path (spec 8.2).
-    const wf = this.writable(from);
-    const wt = this.writable(to);
-    if (wf || wt) return err(wf || wt);
-    return this.db.rename(from, to, this.stamp());
-  }
-
-  /** utimens with both times set: memdb utime, or an unlock request at mtime 0. */
-  utime(rel: string, mtime: number): FsResult {
-    const w = this.writable(rel);
-    if (w) return err(w);
-    const s = this.stamp();
-    const e = this.db.memdb.lookup(rel);
-    const canon = components(rel).join("/");
-    if (mtime === 0 && e && e.type === EntryType.Dir && isUnderLockDir(canon)) {
-      return this.db.unlockRequest(canon, s);
+  /** The first errno the rules in front of the committer give for `op`, or 0. */
+  private refuse(op: Op): number {
+    const e = this.writable(op.path) || (op.type === "rename" ? this.writable(op.to) : 0);
+    if (e) return e;
+    if (op.type === "write" && op.offset + op.data.length > Limits.maxFileSize) {
+      return Errno.EFBIG;
     }
-    return this.db.utime(rel, { ...s, mtime });
+    return 0;
+  }
+
+  /**
+   * Commits `ops` (one op, or the writes of one file handle) after the
+   * plugin-layer checks; `done` gets 0 or an errno, now or later.
+   */
+  commitOps(ops: readonly Op[], done: (errno: number) => void, origin?: unknown): void {
+    for (const op of ops) {
+      const e = this.refuse(op);
+      if (e) return done(e);
+    }
+    this.committer.commit(ops, done, origin);
+  }
+
+  /** Commits one operation (see `commitOps`). */
+  change(op: Op, done: (errno: number) => void, origin?: unknown): void {
+    this.commitOps([op], done, origin);
+  }
+
+  /**
+   * The operation of utimens with both times set: MTIME, or an unlock
+   * request for mtime 0 on an existing lock directory (spec 6.3).
+   */
+  utimeOp(rel: string, mtime: number): Op {
+    const canon = components(rel).join("/");
+    const e = this.memdb.lookup(rel);
+    if (mtime === 0 && e && e.type === EntryType.Dir && isUnderLockDir(canon)) {
+      return { type: "unlockRequest", path: canon };
+    }
+    return { type: "mtime", path: rel, mtime };
   }
 
   /** chmod is accepted, as a no-op, only for the mode shown to writers (spec 8.5). */
@@ -306,6 +277,6 @@ export class PveFs {
   }
 
   statfs(): StatFs {
-    return this.db.memdb.statfs();
+    return this.memdb.statfs();
   }
 }
