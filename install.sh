@@ -53,6 +53,8 @@ mkdir -p "$app.new"
 cp -r "$here/main.ts" "$here/deno.json" "$here/src" "$here/ffi" "$app.new/"
 rm -rf "$app"
 mv "$app.new" "$app"
+# --v8-flags=--stack-size=2048 (here and in the launcher): why, and the one TypeScript
+# definition of the flags, in src/daemon/deno_flags.ts; keep in step.
 if (cd "$app" && "$deno" compile --quiet --allow-all --v8-flags=--stack-size=2048 \
   --output "$PREFIX/pmxcfs.compiled" main.ts) >/dev/null 2>&1; then
   install -m 0755 "$PREFIX/pmxcfs.compiled" /usr/bin/pmxcfs.new

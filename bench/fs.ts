@@ -20,6 +20,7 @@
  */
 
 const SELF = new URL(import.meta.url).pathname;
+import { DENO_RUN_FLAGS } from "../src/daemon/deno_flags.ts";
 import { buildDb } from "./build_db.ts";
 import { privateMountNs } from "../tests/system/helpers.ts";
 
@@ -207,8 +208,7 @@ function daemonArgv(data: string, mnt: string): string[] {
   return [
     DENO,
     "run",
-    "--allow-all",
-    "--v8-flags=--stack-size=2048",
+    ...DENO_RUN_FLAGS,
     MAIN,
     "-f",
     "--mount",

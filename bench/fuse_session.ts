@@ -4,7 +4,8 @@
  * server), for each loop mode: no drain, drain until EAGAIN, drain with a short synchronous
  * wait for the next request. Needs root and /dev/fuse; runs in a private mount namespace.
  *
- * Usage: `deno run -A --v8-flags=--stack-size=2048 bench/fuse_session.ts [seconds]`
+ * Usage: `deno run -A bench/fuse_session.ts [seconds]` (the servers it starts get the flags of
+ * src/daemon/deno_flags.ts).
  * @module
  */
 import { startInMountNamespace, systemTestSkipReason } from "../tests/system/helpers.ts";

@@ -1,7 +1,7 @@
 /**
- * Raw bindings for the libfuse3 low-level API (`libfuse3.so.3`, 3.14) and the few libc calls
- * the FUSE event loop needs. Symbol tables, callback signatures and x86_64 struct layouts only:
- * no logic. Every offset below was checked with a compiled C probe against the 3.14 headers
+ * Raw bindings for the libfuse3 low-level API (`libfuse3.so.3`, 3.14). Symbol table, callback
+ * signatures and x86_64 struct layouts only: no logic (the libc calls are in `libc.ts`). Every
+ * offset below was checked with a compiled C probe against the 3.14 headers
  * (`FUSE_USE_VERSION 314`, glibc, x86_64).
  *
  * @example
@@ -15,8 +15,6 @@
 
 /** Shared object name of libfuse3 (Debian package `libfuse3-3`). */
 export const FUSE3_LIBRARY = "libfuse3.so.3";
-/** Shared object name of glibc. */
-export const LIBC_LIBRARY = "libc.so.6";
 
 /** libfuse3 symbols. Opaque `fuse_session *` and `fuse_req_t` are `pointer`s. */
 export const FUSE3_SYMBOLS = {
@@ -232,86 +230,6 @@ export const FUSE3_SYMBOLS = {
     // Off the JS thread: the kernel may block this write until a pending request on the
     // same inode/directory is answered, which only the JS thread can do.
     nonblocking: true,
-  },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-/** glibc symbols used by the FUSE loop. */
-export const LIBC_SYMBOLS = {
-  /** int poll(struct pollfd *fds, nfds_t nfds, int timeout) — off the JS thread */
-  poll: {
-    parameters: [
-      "buffer", // struct pollfd *fds
-      "u64", // nfds_t nfds
-      "i32", // int timeout (ms)
-    ],
-    result: "i32",
-    nonblocking: true,
-  },
-  /** int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo_p, const sigset_t *sigmask) — on the JS thread */
-  ppoll: {
-    parameters: [
-      "buffer", // struct pollfd *fds
-      "u64", // nfds_t nfds
-      "buffer", // const struct timespec *tmo_p
-      "pointer", // const sigset_t *sigmask (NULL)
-    ],
-    result: "i32",
-  },
-  /** int fcntl(int fd, int cmd, ... int arg) — called with exactly one int argument */
-  fcntl: {
-    parameters: [
-      "i32", // int fd
-      "i32", // int cmd
-      "i32", // int arg
-    ],
-    result: "i32",
-  },
-  /** int pipe2(int pipefd[2], int flags) */
-  pipe2: {
-    parameters: [
-      "buffer", // int pipefd[2]
-      "i32", // int flags
-    ],
-    result: "i32",
-  },
-  /** ssize_t write(int fd, const void *buf, size_t count) */
-  write: {
-    parameters: [
-      "i32", // int fd
-      "buffer", // const void *buf
-      "usize", // size_t count
-    ],
-    result: "isize",
-  },
-  /** ssize_t read(int fd, void *buf, size_t count) */
-  read: {
-    parameters: [
-      "i32", // int fd
-      "buffer", // void *buf
-      "usize", // size_t count
-    ],
-    result: "isize",
-  },
-  /** int close(int fd) */
-  close: {
-    parameters: [
-      "i32", // int fd
-    ],
-    result: "i32",
-  },
-  /** size_t strlen(const char *s) */
-  strlen: {
-    parameters: [
-      "pointer", // const char *s
-    ],
-    result: "usize",
-  },
-  /** void free(void *ptr) */
-  free: {
-    parameters: [
-      "pointer", // void *ptr
-    ],
-    result: "void",
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -578,27 +496,4 @@ export const FUSE_SET_ATTR = {
   mtimeNow: 1 << 8,
   force: 1 << 9,
   ctime: 1 << 10,
-} as const;
-
-/** struct pollfd (8 bytes). */
-export const POLLFD = { size: 8, fd: 0, events: 4, revents: 6 } as const;
-/** struct timespec (16 bytes). */
-export const TIMESPEC = { size: 16, sec: 0, nsec: 8 } as const;
-
-/** libc constants (x86_64 Linux). */
-export const LIBC = {
-  POLLIN: 0x1,
-  POLLERR: 0x8,
-  POLLHUP: 0x10,
-  POLLNVAL: 0x20,
-  F_GETFL: 3,
-  F_SETFL: 4,
-  O_NONBLOCK: 0o4000,
-  O_CLOEXEC: 0o2000000,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  EAGAIN: 11,
-  ENODEV: 19,
-  ENOSYS: 38,
 } as const;

@@ -6,6 +6,8 @@ import { Database } from "../store/database.ts";
 import { PveFs } from "../fs/pve_fs.ts";
 import { PveHandler } from "../fuse/pve_handler.ts";
 import { FuseSession } from "../fuse/session.ts";
+import { DENO_RUN_FLAGS } from "./deno_flags.ts";
+import { PollLoop } from "./poll_loop.ts";
 import type { DaemonConfig } from "./config.ts";
 import { wwwDataGid } from "./config.ts";
 import { Log } from "./log.ts";
@@ -173,7 +175,8 @@ export async function runDaemon(
     log("info", `mounted ${cfg.mount} in local mode (node ${cfg.nodename})`);
     ready(logger);
 
-    await session.run();
+    const loop = new PollLoop();
+    await loop.runUntil(session.serve(loop));
     for (const s of signals) Deno.removeSignalListener(s, stop);
     handler.commitAll();
     log("info", "unmounted, exiting");
@@ -238,8 +241,7 @@ export async function daemonize(cfg: DaemonConfig, argv: string[]): Promise<numb
   const self = new URL("../../main.ts", import.meta.url).pathname;
   const args = compiled ? [...argv, "--daemon-child"] : [
     "run",
-    "--allow-all",
-    "--v8-flags=--stack-size=2048",
+    ...DENO_RUN_FLAGS,
     self,
     ...argv,
     "--daemon-child",

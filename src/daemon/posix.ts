@@ -1,7 +1,5 @@
-/** Thin wrappers over the libc calls of ffi/libc.ts. */
+/** Thin wrappers over the libc calls of ffi/libc.ts (opened once in src/util/libc.ts). */
 import {
-  LIBC_PROCESS_LIBRARY,
-  LIBC_PROCESS_SYMBOLS,
   LOCK_EX,
   LOCK_NB,
   LOG_DAEMON,
@@ -11,19 +9,8 @@ import {
   O_CREAT,
   O_RDWR,
 } from "../../ffi/libc.ts";
-
-let lib: Deno.DynamicLibrary<typeof LIBC_PROCESS_SYMBOLS>["symbols"] | undefined;
-function libc() {
-  lib ??= Deno.dlopen(LIBC_PROCESS_LIBRARY, LIBC_PROCESS_SYMBOLS).symbols;
-  return lib;
-}
-
-const cstr = (s: string) => new TextEncoder().encode(s + "\0");
-
-function errno(): number {
-  const p = libc().__errno_location();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
-}
+import { utf8CString as cstr } from "../util/bytes.ts";
+import { errno, libc } from "../util/libc.ts";
 
 /** Opens (creating, mode 0600) and exclusively flocks `path` without blocking. */
 export function tryLockFile(path: string): { fd: number } | { errno: number } {

@@ -2,6 +2,7 @@
  * kill -9 during a write loop, then restart: no write whose close() returned
  * may be lost, and no file may hold anything but a whole write (50 trials).
  */
+import { latin1Bytes } from "../../src/util/bytes.ts";
 import { assert } from "../unit/assert.ts";
 import { dataDir, startDaemon } from "./daemon_helpers.ts";
 import { systemTestSkipReason } from "./helpers.ts";
@@ -36,7 +37,7 @@ Deno.test({
             const last = acked.get(k);
             if (last === undefined) continue;
             assert(got[k].ok, `trial ${t}: f${k} missing (${got[k].code})`);
-            const bytes = Uint8Array.from(got[k].value as string, (c) => c.charCodeAt(0));
+            const bytes = latin1Bytes(got[k].value as string);
             const m = /^write (\d+)\n/.exec(got[k].value as string);
             const i = m ? Number(m[1]) : -1;
             assert(i >= last, `trial ${t}: f${k} holds write ${i}, acknowledged ${last}`);

@@ -3,6 +3,7 @@
  * data, run and pid paths in a temp dir that outlives restarts. Set
  * PMXCFS_BIN to test a compiled binary instead of `deno run main.ts`.
  */
+import { DENO_RUN_FLAGS } from "../../src/daemon/deno_flags.ts";
 import { type NsServer, startInMountNamespace } from "./helpers.ts";
 
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -50,9 +51,7 @@ export function daemonArgs(data: string, mount = "{mountpoint}"): string[] {
 /** The command that runs the daemon: the compiled binary or deno run. */
 export function daemonCommand(): string[] {
   const bin = Deno.env.get("PMXCFS_BIN");
-  return bin
-    ? [bin]
-    : [Deno.execPath(), "run", "--allow-all", "--v8-flags=--stack-size=2048", MAIN];
+  return bin ? [bin] : [Deno.execPath(), "run", ...DENO_RUN_FLAGS, MAIN];
 }
 
 export async function startDaemon(

@@ -1,4 +1,5 @@
 /** Started on the C daemon's config.db, the mount shows exactly what the C daemon showed. */
+import { latin1Bytes } from "../../src/util/bytes.ts";
 import { assertEquals } from "../unit/assert.ts";
 import { C_MADE as FIXTURE, readManifest, sha256Hex } from "../unit/helpers.ts";
 import { dataDir, startDaemon } from "./daemon_helpers.ts";
@@ -30,7 +31,7 @@ Deno.test({
         assertEquals(s.mtime, m.mtime, m.path);
         if (m.type === "file") {
           const text: string = reads[r++].value;
-          const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
+          const bytes = latin1Bytes(text);
           assertEquals([s.size, bytes.length], [m.size, m.size], m.path);
           assertEquals(await sha256Hex(bytes), m.sha256, m.path);
         }

@@ -24,6 +24,7 @@
  * ```
  * @module
  */
+import { DENO_RUN_FLAGS } from "../../src/daemon/deno_flags.ts";
 
 /** Why system tests cannot run here, or undefined when they can. Prints nothing. */
 export function systemTestSkipReason(): string | undefined {
@@ -80,7 +81,7 @@ export interface NsServerOptions {
    * per-run temp dir (the mountpoint is `{dir}/mnt`, created empty).
    */
   args?: string[];
-  /** Extra `deno run` flags (default: `--allow-all --v8-flags=--stack-size=2048`). */
+  /** Extra `deno run` flags (default: `DENO_RUN_FLAGS` of src/daemon/deno_flags.ts). */
   denoFlags?: string[];
   /** Environment additions for the server. */
   env?: Record<string, string>;
@@ -139,7 +140,7 @@ export async function startInMountNamespace(opts: NsServerOptions): Promise<NsSe
   const program = opts.command ?? [
     Deno.execPath(),
     "run",
-    ...(opts.denoFlags ?? ["--allow-all", "--v8-flags=--stack-size=2048"]),
+    ...(opts.denoFlags ?? DENO_RUN_FLAGS),
     script!,
   ];
   const args = (opts.args ?? []).map((a) =>
