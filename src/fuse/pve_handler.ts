@@ -9,7 +9,7 @@
  * when the committer answers. Every applied change, whatever applied it,
  * comes back through `applied()`, which invalidates what the kernel may hold.
  */
-import type { Attr, DirEntryOut, EntryOut, Handler, Request, SetAttrIn } from "./session.ts";
+import type { Attr, DirEntryOut, EntryOut, Handler, Request, SetAttrIn } from "./types.ts";
 import { type Attributes, type Node, PveFs, SYNTHETIC } from "../fs/pve_fs.ts";
 import { OpenFile } from "../fs/open_file.ts";
 import { Errno } from "../util/errno.ts";

@@ -43,9 +43,6 @@ import { OpTable } from "./op_table.ts";
 import { Requests } from "./request.ts";
 import type { Handler, MountOptions } from "./types.ts";
 
-// Temporary: pve_handler.ts still imports these from here; they live in types.ts.
-export type { Attr, DirEntryOut, EntryOut, Handler, Request, SetAttrIn } from "./types.ts";
-
 /** What {@linkcode FuseSession.process} found: go on, or the session has ended. */
 export type ProcessResult = "more" | "ended";
 
