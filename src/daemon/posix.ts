@@ -1,5 +1,13 @@
-/** Thin wrappers over the libc calls of ffi/libc.ts (opened once in src/util/libc.ts). */
+/**
+ * Thin wrappers over the libc calls the daemon's lifecycle needs and Deno
+ * does not offer: a non-blocking flock, lazy unmount, setsid, umask,
+ * descriptor redirection, syslog and a connect() probe of its socket.
+ *
+ * The symbols are those of `ffi/libc.ts`, opened once in `src/util/libc.ts`
+ * (a neutral module: the daemon's start-up does not depend on the FUSE layer).
+ */
 import {
+  AF_UNIX,
   LOCK_EX,
   LOCK_NB,
   LOG_DAEMON,
@@ -8,18 +16,37 @@ import {
   O_CLOEXEC,
   O_CREAT,
   O_RDWR,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_STREAM,
 } from "../../ffi/libc.ts";
 import { utf8CString as cstr } from "../util/bytes.ts";
+import { Errno } from "../util/errno.ts";
 import { errno, libc } from "../util/libc.ts";
 
-/** Opens (creating, mode 0600) and exclusively flocks `path` without blocking. */
-export function tryLockFile(path: string): { fd: number } | { errno: number } {
+export const EWOULDBLOCK = Errno.EAGAIN;
+export const EROFS = Errno.EROFS;
+const EPROTOTYPE = Errno.EPROTOTYPE;
+
+/** The C library's text for an errno value ("Read-only file system"). */
+export function strerror(e: number): string {
+  const p = libc().strerror(e);
+  return p ? Deno.UnsafePointerView.getCString(p) : `errno ${e}`;
+}
+
+/**
+ * Opens (creating, mode 0600) and exclusively flocks `path` without blocking.
+ * `stage` tells whether the open or the flock failed.
+ */
+export function tryLockFile(
+  path: string,
+): { fd: number } | { errno: number; stage: "open" | "flock" } {
   const fd = libc().open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
-  if (fd < 0) return { errno: errno() };
+  if (fd < 0) return { errno: errno(), stage: "open" };
   if (libc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const e = errno();
     libc().close(fd);
-    return { errno: e };
+    return { errno: e, stage: "flock" };
   }
   return { fd };
 }
@@ -45,6 +72,32 @@ export function detachStdio(alsoStderr: boolean): void {
   libc().dup2(fd, 1);
   if (alsoStderr) libc().dup2(fd, 2);
   if (fd > 2) libc().close(fd);
+}
+
+/** The socket glibc's syslog() sends to. */
+export const SYSLOG_SOCKET = "/dev/log";
+
+/**
+ * Whether syslog can be reached: connects to its socket as glibc does
+ * (datagram, then stream). Undefined when it can, else why not
+ * ("No such file or directory", "Connection refused" for a stale socket...).
+ */
+export function syslogUnreachable(path = SYSLOG_SOCKET): string | undefined {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length >= 108) return "socket path too long";
+  const addr = new Uint8Array(2 + 108);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  let e = 0;
+  for (const type of [SOCK_DGRAM, SOCK_STREAM]) {
+    const fd = libc().socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return strerror(errno());
+    const r = libc().connect(fd, addr, 2 + bytes.length + 1);
+    e = r === 0 ? 0 : errno();
+    libc().close(fd);
+    if (e !== EPROTOTYPE) break;
+  }
+  return e === 0 ? undefined : strerror(e);
 }
 
 const ident = cstr("pmxcfs");

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "../unit/assert.ts";
 import { type Daemon, daemonArgs, daemonCommand, dataDir, startDaemon } from "./daemon_helpers.ts";
 import { privateMountNs, shq, systemTestSkipReason } from "./helpers.ts";
 import { Database } from "../../src/store/database.ts";
+import { C_MADE } from "../unit/helpers.ts";
 
 const skip = systemTestSkipReason();
 if (skip) console.log(`daemon system tests skipped: ${skip}`);
@@ -40,7 +41,6 @@ test("41, 51, 57: modes, owners, listing and .members of a fresh local node", ()
     const setup = await d.ops([
       ["mkdir", d.p("priv")],
       ["write", d.p("priv/x"), "secret"],
-      ["mkdir", d.p("nodes")],
       ["mkdir", d.p("nodes/n1")],
       ["mkdir", d.p("nodes/n1/priv")],
       ["write", d.p("nodes/n1/priv/k"), "k"],
@@ -354,18 +354,14 @@ test("restart keeps all data, and a database entry named like a synthetic file i
   using data = dataDir();
   let d = await startDaemon(data.path);
   try {
-    const r = await d.ops([["mkdir", d.p("nodes")], ["write", d.p("nodes/a.cfg"), "persist me"], [
-      "write",
-      d.p("b"),
-      "b",
-    ]]);
+    const r = await d.ops([["write", d.p("nodes/a.cfg"), "persist me"], ["write", d.p("b"), "b"]]);
     assert(r.every((x) => x.ok));
   } finally {
     await d.stop();
   }
   // Put a root entry named `local` into the database behind the daemon's back (51).
   const db = Database.open(`${data.path}/config.db`, 0);
-  assertEquals(db.create("local", { writer: 0, mtime: 1 }).errno, 0);
+  assertEquals(db.apply({ type: "create", path: "local" }, { writer: 0, mtime: 1 }).errno, 0);
   db.close();
   d = await startDaemon(data.path);
   try {
@@ -386,14 +382,10 @@ test("restart keeps all data, and a database entry named like a synthetic file i
 test("59, and cluster mode absent: -l serves a DB with corosync.conf, without -l it refuses", async () => {
   using data = dataDir();
   const db = Database.open(`${data.path}/config.db`, 0);
-  db.create("corosync.conf", { writer: 0, mtime: 1 });
-  db.write(
-    "corosync.conf",
-    { writer: 0, mtime: 1 },
-    new TextEncoder().encode("totem {}\n"),
-    0,
-    true,
-  );
+  const s0 = { writer: 0, mtime: 1 };
+  db.apply({ type: "create", path: "corosync.conf" }, s0);
+  const conf = new TextEncoder().encode("totem {}\n");
+  db.apply({ type: "write", path: "corosync.conf", offset: 0, data: conf, truncate: true }, s0);
   db.close();
   const d = await startDaemon(data.path, ["-l"]);
   try {
@@ -420,12 +412,29 @@ test("59, and cluster mode absent: -l serves a DB with corosync.conf, without -l
   assert(/this version has no cluster mode yet/.test(new TextDecoder().decode(out.stderr)));
 });
 
-test("62: exit status 255 for an argument, 1 for an unknown option", async () => {
+test("62: exit status 255 for an argument, 1 for an unknown option, with the message", async () => {
   const [cmd, ...pre] = daemonCommand();
-  const run = (args: string[]) =>
-    new Deno.Command(cmd, { args: [...pre, ...args], stdout: "null", stderr: "piped" }).output();
-  assertEquals((await run(["extra-arg"])).code, 255);
-  assertEquals((await run(["--bogus"])).code, 1);
+  const run = async (args: string[]) => {
+    const o = await new Deno.Command(cmd, {
+      args: [...pre, ...args],
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    return [o.code, new TextDecoder().decode(o.stderr)];
+  };
+  assertEquals(await run(["extra-arg"]), [255, "pmxcfs: too many arguments\n"]);
+  assertEquals(await run(["--x"]), [1, "pmxcfs: unknown option '--x' (see pmxcfs --help)\n"]);
+  assertEquals(await run(["-x"]), [1, "pmxcfs: unknown option '-x' (see pmxcfs --help)\n"]);
+  assertEquals(await run(["-fx"]), [1, "pmxcfs: unknown option '-x' (see pmxcfs --help)\n"]);
+  assertEquals(await run(["--bogus=1", "extra"]), [
+    1,
+    "pmxcfs: unknown option '--bogus' (see pmxcfs --help)\n",
+  ]);
+  assertEquals(await run(["--mount"]), [
+    1,
+    "pmxcfs: option '--mount' needs a value (see pmxcfs --help)\n",
+  ]);
   const help = await new Deno.Command(cmd, { args: [...pre, "--help"], stdout: "piped" }).output();
   assertEquals(help.code, 0);
 });
@@ -503,4 +512,377 @@ test("a stale mount left by a killed daemon is cleaned at start", async () => {
     cat ${M}/kept
     kill -TERM $q; wait $q; echo "exit=$?"`);
   assertEquals(r.stdout.trim().split("\n"), ["stale", "data", "exit=0"], r.stderr);
+});
+
+// ---- start-up, command line and logging (issue 6, points 14-17) -------------------------
+
+/** `daemonArgs` with some options given other values. */
+function argsWith(data: string, mount: string, over: Record<string, string>): string[] {
+  const a = daemonArgs(data, mount);
+  for (const [k, v] of Object.entries(over)) a[a.indexOf(k) + 1] = v;
+  return a;
+}
+
+const CMD = () => daemonCommand().map(shq).join(" ");
+const ARGS = (a: string[]) => a.map(shq).join(" ");
+
+/** sh: waits until `$1/local` is a symlink (the daemon mounted `$1`). */
+const WAIT_MOUNTED =
+  `waitm() { for i in $(seq 300); do test -L "$1/local" && return 0; sleep 0.05; done; return 1; }
+  stopd() { kill -TERM "$1"; for i in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; }`;
+
+/**
+ * sh: gives the namespace a /dev of its own holding only the devices the daemon needs (and
+ * no /dev/log), so a test decides what syslog looks like without touching the host.
+ */
+const PRIVATE_DEV = `O=$(mktemp -d); mount --bind /dev "$O"; mount -t tmpfs -o mode=755 tmpfs /dev
+  for n in null zero full random urandom tty fuse; do
+    [ -e "$O/$n" ] && : > /dev/$n && mount --bind "$O/$n" /dev/$n
+  done
+  ln -s /proc/self/fd /dev/fd; umount -l "$O"; rmdir "$O"`;
+
+test("start-up failures exit 255 with one line on stderr and leave no mount", async () => {
+  using data = dataDir();
+  const D = data.path;
+  const M = `${D}/mnt`;
+  const cases: [string, string, string[], string | RegExp][] = [
+    [
+      "data dir is a file",
+      `: > ${shq(`${D}/f1`)}`,
+      ["-f", ...argsWith(`${D}/f1`, M, { "--run-dir": `${D}/run` })],
+      `data directory ${D}/f1 is not a directory`,
+    ],
+    [
+      "run dir is a file",
+      `: > ${shq(`${D}/f2`)}`,
+      ["-f", ...argsWith(D, M, { "--run-dir": `${D}/f2` })],
+      `run directory ${D}/f2 is not a directory`,
+    ],
+    [
+      "pid file directory missing",
+      "",
+      ["-f", ...argsWith(D, M, { "--pid-file": `${D}/none/p.pid` })],
+      `cannot write pid file ${D}/none/p.pid: directory ${D}/none does not exist`,
+    ],
+    [
+      "pid file directory missing, background",
+      "",
+      argsWith(D, M, { "--pid-file": `${D}/none/p.pid` }),
+      `cannot write pid file ${D}/none/p.pid: directory ${D}/none does not exist`,
+    ],
+    [
+      "data dir read-only",
+      `mkdir ${shq(`${D}/ro`)} && mount -t tmpfs -o ro tmpfs ${shq(`${D}/ro`)}`,
+      ["-f", ...argsWith(`${D}/ro`, M, { "--run-dir": `${D}/run` })],
+      `data directory ${D}/ro is read-only: cannot create the lock file ${D}/ro/.pmxcfs.lockfile`,
+    ],
+    [
+      "mount point not empty",
+      `mkdir -p ${shq(M)} && echo x > ${shq(`${M}/x`)}`,
+      ["-f", ...argsWith(D, M, {})],
+      `mount point ${M} is not empty (it holds 'x'): refusing to mount over it`,
+    ],
+    [
+      "config.db read-only",
+      `mkdir ${shq(`${D}/rodb`)} && cp ${shq(`${C_MADE}/config.db`)} ${shq(`${D}/rodb/`)} &&
+      mount --bind ${shq(`${D}/rodb/config.db`)} ${shq(`${D}/rodb/config.db`)} &&
+      mount -o remount,bind,ro ${shq(`${D}/rodb/config.db`)}`,
+      ["-f", ...argsWith(`${D}/rodb`, M, { "--run-dir": `${D}/run` })],
+      new RegExp(`^DB load failed for ${D}/rodb/config\\.db: .*read-only file system`),
+    ],
+  ];
+  for (const [name, setup, args, want] of cases) {
+    const r = await nsScript(
+      `rm -rf ${shq(M)}; ${setup}
+      timeout -s KILL 40 ${CMD()} ${ARGS(args)}; echo "rc=$?"
+      grep -c " ${M} " /proc/self/mounts`,
+      60000,
+    );
+    const [rc, mounts] = r.stdout.trim().split("\n");
+    assertEquals([rc, mounts], ["rc=255", "0"], `${name}: ${r.stderr}`);
+    const m = /^\[main\] crit: (.*)\n$/.exec(r.stderr);
+    assert(
+      m && (typeof want === "string" ? m[1] === want : want.test(m[1])),
+      `${name}: ${r.stderr}`,
+    );
+  }
+});
+
+test("the pid file is <run-dir>/pmxcfs.pid when --run-dir is given; the host's is untouched", async () => {
+  using data = dataDir();
+  const D = data.path;
+  const args = daemonArgs(D, `${D}/mnt`);
+  args.splice(args.indexOf("--pid-file"), 2);
+  // /run is a tmpfs of this namespace, so even a wrong default cannot reach the host's file.
+  const r = await nsScript(
+    `mount -t tmpfs tmpfs /run; ${WAIT_MOUNTED}
+    ${CMD()} ${ARGS(args)} 2>/dev/null; echo "rc=$?"
+    waitm ${shq(`${D}/mnt`)} && echo mounted
+    pid=$(cat ${shq(`${D}/run/pmxcfs.pid`)}) && kill -0 "$pid" && echo "pid-alive"
+    test -e /run/pve-cluster.pid && echo "host-pid-file" || echo "no-host-pid-file"
+    stopd "$pid"
+    test -e ${shq(`${D}/run/pmxcfs.pid`)} && echo left || echo removed`,
+  );
+  assertEquals(
+    r.stdout.trim().split("\n"),
+    ["rc=0", "mounted", "pid-alive", "no-host-pid-file", "removed"],
+    r.stderr,
+  );
+});
+
+test("--nodename follows the node-name rules: invalid or empty names exit 255", async () => {
+  using data = dataDir();
+  const D = data.path;
+  for (
+    const [name, want] of [
+      ["bad_name", "invalid node name 'bad_name'"],
+      ["-pve", "invalid node name '-pve'"],
+      ["pve.example", "invalid node name 'pve.example'"],
+      ["", "invalid node name '': it is empty"],
+    ]
+  ) {
+    const args = argsWith(D, `${D}/mnt`, { "--nodename": name });
+    const r = await nsScript(`timeout -s KILL 30 ${CMD()} -f ${ARGS(args)}; echo "rc=$?"`);
+    assertEquals(r.stdout.trim(), "rc=255", name);
+    assertEquals(r.stderr.split("\n").length, 2, r.stderr);
+    assert(r.stderr.startsWith(`pmxcfs: ${want}`), r.stderr);
+  }
+  const ok = await nsScript(
+    `${WAIT_MOUNTED}
+    ${CMD()} -f ${ARGS(argsWith(D, `${D}/mnt`, { "--nodename": "Pve-2" }))} 2>/dev/null & p=$!
+    waitm ${shq(`${D}/mnt`)} && readlink ${shq(`${D}/mnt/local`)}; stopd $p`,
+  );
+  assertEquals(ok.stdout.trim(), "nodes/Pve-2", ok.stderr);
+});
+
+test("start-up creates nodes/<node> with its guest and priv dirs once, through the database", async () => {
+  using data = dataDir();
+  const clock = `${data.path}/clock`;
+  Deno.writeTextFileSync(clock, "1700000123");
+  const env = { PMXCFS_TEST_CLOCK_FILE: clock };
+  const dirs = [
+    "nodes",
+    "nodes/pve1",
+    ...["qemu-server", "lxc", "openvz", "priv"].map((x) => `nodes/pve1/${x}`),
+  ];
+  /** The stored tree's version and the writers of the node dirs, read behind the daemon. */
+  const stored = () => {
+    const db = Database.open(`${data.path}/config.db`, 0);
+    try {
+      const writers = dirs.map((p) => db.memdb.lookup(p)?.writer);
+      return { version: db.memdb.root.version, writers };
+    } finally {
+      db.close();
+    }
+  };
+  let d = await startDaemon(data.path, [], env);
+  try {
+    const st = await d.ops(dirs.map((p) => ["stat", d.p(p)]));
+    assertEquals(st.map(mode), ["d0755", "d0755", "d0755", "d0755", "d0755", "d0700"]);
+    for (const x of st.slice(1)) assertEquals(x.value.mtime, 1700000123);
+    const link = await d.sh(`cd ${d.p("local")} && ls -a . && cd ${d.p("qemu-server")} && pwd -P`);
+    assertEquals(
+      link.stdout,
+      `.\n..\nlxc\nopenvz\npriv\nqemu-server\n${d.p("nodes/pve1/qemu-server")}\n`,
+    );
+    assert(/created nodes\/pve1 with qemu-server, lxc, openvz and priv/.test(d.stderr()));
+  } finally {
+    await d.stop();
+  }
+  const first = stored();
+  assertEquals(first.writers, [0, 0, 0, 0, 0, 0]);
+  // Nothing is created when the node directory is there, even when a guest dir is not.
+  d = await startDaemon(data.path, [], env);
+  try {
+    assert(!/created nodes/.test(d.stderr()), d.stderr());
+    assert((await d.ops([["rmdir", d.p("nodes/pve1/openvz")]]))[0].ok);
+  } finally {
+    await d.stop();
+  }
+  assertEquals(stored().version, first.version + 1);
+  Deno.writeTextFileSync(clock, "1700000999");
+  d = await startDaemon(data.path, [], env);
+  try {
+    const [ls] = await d.ops([["readdir", d.p("nodes/pve1")]]);
+    assertEquals(ls.value, ["lxc", "priv", "qemu-server"]);
+  } finally {
+    await d.stop();
+  }
+  assertEquals(stored().version, first.version + 1);
+});
+
+test("a database that cannot take nodes/<node> still starts, and says why", async () => {
+  using data = dataDir();
+  let d = await startDaemon(data.path, ["--nodename", "other"]);
+  try {
+    const r = await d.sh(`cd ${d.p("")} && rm -r nodes && echo file > nodes`);
+    assertEquals(r.code, 0, r.stderr);
+  } finally {
+    await d.stop();
+  }
+  d = await startDaemon(data.path);
+  try {
+    const [local, nodes] = await d.ops([["readlink", d.p("local")], ["read", d.p("nodes")]]);
+    assertEquals([local.value, nodes.value], ["nodes/pve1", "file\n"]);
+    assert(
+      /\[main\] err: cannot create nodes\/pve1 in the database \(ENOTDIR\)/.test(d.stderr()),
+      d.stderr(),
+    );
+  } finally {
+    await d.stop();
+  }
+});
+
+test("-d and writing 1 to .debug switch debug lines on (with their source location)", async () => {
+  await withDaemon((d) => {
+    assert(/^\[main\] debug: configuration \{.*\(daemon\.ts:\d+\)$/m.test(d.stderr()), d.stderr());
+    return Promise.resolve();
+  }, ["-d"]);
+  using data = dataDir();
+  const d = await startDaemon(data.path);
+  try {
+    await d.ops([["write", d.p("x"), "x"]]);
+    assert(!/debug/.test(d.stderr()), d.stderr());
+    await d.sh(`echo 1 > ${d.p(".debug")}`);
+  } finally {
+    await d.stop();
+  }
+  const err = d.stderr();
+  assert(/^\[main\] notice: debug logging switched on \(daemon\.ts:\d+\)$/m.test(err), err);
+  assert(/^\[main\] debug: signal received: unmounting \(daemon\.ts:\d+\)$/m.test(err), err);
+});
+
+test("without syslog the background daemon logs to <run-dir>/pmxcfs.log and says so", async () => {
+  using data = dataDir();
+  const D = data.path;
+  const run = `${D}/run`;
+  const start = `${CMD()} -d ${ARGS(daemonArgs(D, `${D}/mnt`))}`;
+  const staleSocket =
+    `${shq(Deno.execPath())} eval 'Deno.listen({ transport: "unix", path: "/dev/log" }); ` +
+    `Deno.kill(Deno.pid, "SIGKILL")'`;
+  const r = await nsScript(
+    `${PRIVATE_DEV}
+    ${WAIT_MOUNTED}
+    ${start} 2>${shq(`${D}/start1`)}; echo "rc=$?"; waitm ${shq(`${D}/mnt`)}
+    pid=$(cat ${shq(`${D}/pmxcfs.pid`)})
+    echo 0 > ${shq(`${D}/mnt/.debug`)}; echo 1 > ${shq(`${D}/mnt/.debug`)}; stopd "$pid"
+    ${staleSocket} 2>/dev/null; test -S /dev/log && echo stale-socket
+    ${start} 2>${shq(`${D}/start2`)}; echo "rc=$?"; waitm ${shq(`${D}/mnt`)}
+    stopd "$(cat ${shq(`${D}/pmxcfs.pid`)})"`,
+  );
+  assertEquals(r.stdout.trim().split("\n"), ["rc=0", "stale-socket", "rc=0"]);
+  // The last line on stderr before the daemon detaches.
+  const notice = (why: string) =>
+    new RegExp(
+      `\\n\\[main\\] notice: syslog is unreachable \\(/dev/log: ${why}\\): ` +
+        `logging to ${run}/pmxcfs\\.log \\(daemon\\.ts:\\d+\\)\\n$`,
+    );
+  const start1 = Deno.readTextFileSync(`${D}/start1`);
+  const start2 = Deno.readTextFileSync(`${D}/start2`);
+  assert(notice("No such file or directory").test(start1), start1);
+  assert(notice("Connection refused").test(start2), start2);
+  const log = Deno.readTextFileSync(`${run}/pmxcfs.log`).split("\n");
+  const has = (re: RegExp) => log.some((l) => re.test(l));
+  assert(has(/^\S+Z pmxcfs\[\d+\]: \[main\] notice: syslog is unreachable/), log.join("\n"));
+  assert(has(/\[main\] debug: configuration \{/), log.join("\n"));
+  assert(has(/\[database\] debug: loaded /), log.join("\n"));
+  assert(has(/\[main\] notice: debug logging switched off$/), log.join("\n"));
+  assert(has(/\[main\] notice: debug logging switched on \(daemon\.ts:\d+\)$/), log.join("\n"));
+  assert(has(/\[main\] debug: signal received: unmounting/), log.join("\n"));
+  assertEquals(Deno.statSync(`${run}/pmxcfs.log`).mode! & 0o777, 0o640);
+});
+
+test("with syslog listening, the background daemon's lines (debug too) go there", async () => {
+  using data = dataDir();
+  const D = data.path;
+  // A stream socket: glibc's syslog() falls back to it; messages end with a NUL byte.
+  const listener = `${shq(Deno.execPath())} eval 'const f = Deno.openSync(Deno.args[0], ` +
+    `{ append: true, create: true }); for await (const c of Deno.listen({ transport: "unix", ` +
+    `path: "/dev/log" })) { (async () => { for await (const b of c.readable) f.writeSync(b); })(); }' ` +
+    shq(`${D}/syslog`);
+  const r = await nsScript(
+    `${PRIVATE_DEV}
+    ${WAIT_MOUNTED}
+    ${listener} & l=$!
+    for i in $(seq 200); do test -S /dev/log && break; sleep 0.05; done
+    ${CMD()} -d ${ARGS(daemonArgs(D, `${D}/mnt`))}; echo "rc=$?"; waitm ${shq(`${D}/mnt`)}
+    stopd "$(cat ${shq(`${D}/pmxcfs.pid`)})"; sleep 0.2; kill $l
+    test -e ${shq(`${D}/run/pmxcfs.log`)} && echo log-file || echo no-log-file`,
+  );
+  assertEquals(r.stdout.trim().split("\n"), ["rc=0", "no-log-file"], r.stderr);
+  // Lines of the start reach stderr before the daemon detaches, and syslog too.
+  assert(/^\[main\] debug: configuration \{/m.test(r.stderr), r.stderr);
+  const lines = Deno.readTextFileSync(`${D}/syslog`).split("\0");
+  const has = (re: RegExp) => lines.some((l) => re.test(l));
+  assert(has(/^<31>.* pmxcfs\[\d+\]: \[main\] debug: configuration \{/), lines.join("\n"));
+  assert(has(/^<31>.* pmxcfs\[\d+\]: \[main\] debug: signal received/), lines.join("\n"));
+  assert(has(/^<30>.* pmxcfs\[\d+\]: \[main\] info: unmounted, exiting/), lines.join("\n"));
+});
+
+test("the background daemon runs in / with the relative paths it was given made absolute", async () => {
+  using data = dataDir();
+  const D = data.path;
+  const rel = [
+    "--mount",
+    "mnt",
+    "--data-dir",
+    "data",
+    "--run-dir",
+    "run",
+    "--pid-file",
+    "./p.pid",
+    "--nodename",
+    "pve1",
+    "--corosync-conf",
+    "none.conf",
+  ];
+  const r = await nsScript(
+    `mount -t proc proc /proc; ${WAIT_MOUNTED}
+    cd ${shq(D)} && ${CMD()} ${ARGS(rel)} 2>/dev/null; echo "rc=$?"; waitm mnt && echo mounted
+    pid=$(cat p.pid); readlink /proc/$pid/cwd
+    test -f data/config.db && echo db; test -d run && echo run
+    tr '\\0' '\\n' < /proc/$pid/cmdline | grep -A1 -x -- --mount | tail -1
+    cd /; stopd "$pid"`,
+  );
+  assertEquals(
+    r.stdout.trim().split("\n"),
+    ["rc=0", "mounted", "/", "db", "run", `${D}/mnt`],
+    r.stderr,
+  );
+});
+
+Deno.test("command line: paths made absolute, pid file default, grouped flags, errors", async () => {
+  const { parseCommandLine } = await import("../../src/daemon/config.ts");
+  const env = { cwd: "/c", hostname: () => "host" };
+  const cfg = (argv: string[]) => {
+    const r = parseCommandLine(argv, env);
+    if (r.kind !== "run") throw new Error(JSON.stringify(r));
+    return r.cfg;
+  };
+  assertEquals(cfg([]).pidFile, "/run/pve-cluster.pid");
+  assertEquals(cfg(["--run-dir", "/run/pve-cluster"]).pidFile, "/run/pve-cluster.pid");
+  assertEquals(cfg(["--run-dir", "/x/run"]).pidFile, "/x/run/pmxcfs.pid");
+  assertEquals(cfg(["--run-dir=r"]).pidFile, "/c/r/pmxcfs.pid");
+  assertEquals(cfg(["--run-dir", "r", "--pid-file", "p"]).pidFile, "/c/p");
+  assertEquals(cfg(["--mount", "../m", "--data-dir", "d/"]).mount, "/m");
+  assertEquals(cfg(["--data-dir", "d/"]).dataDir, "/c/d");
+  assertEquals(cfg([]).nodename, "host");
+  const f = cfg(["-fdl"]);
+  assertEquals([f.foreground, f.debug, f.local], [true, true, true]);
+  const err = (argv: string[]) => {
+    const r = parseCommandLine(argv, env);
+    return r.kind === "error" ? [r.code, r.message] : r.kind;
+  };
+  assertEquals(err(["-x"]), [1, "pmxcfs: unknown option '-x' (see pmxcfs --help)"]);
+  assertEquals(err(["--x"]), [1, "pmxcfs: unknown option '--x' (see pmxcfs --help)"]);
+  assertEquals(err(["-f=1"]), [1, "pmxcfs: unknown option '-=' (see pmxcfs --help)"]);
+  assertEquals(err(["--local=1"]), [
+    1,
+    "pmxcfs: option '--local' takes no value (see pmxcfs --help)",
+  ]);
+  assertEquals(err(["a"]), [255, "pmxcfs: too many arguments"]);
+  assertEquals(err(["--", "-f"]), [255, "pmxcfs: too many arguments"]);
+  assertEquals(err(["--nodename", "a_b"])[0], 255);
+  assertEquals(err(["-h", "x"]), "help");
+  assertEquals(parseCommandLine([], { cwd: "/", hostname: () => "" }).kind, "error");
 });
