@@ -16,7 +16,8 @@ Deno.test({
     using data = dataDir();
     Deno.copyFileSync(`${FIXTURE}/config.db`, `${data.path}/config.db`);
     const manifest = readManifest();
-    const d = await startDaemon(data.path);
+    // Served as its own node (vm), so start-up creates no node directory in it.
+    const d = await startDaemon(data.path, ["--nodename", "vm"]);
     try {
       const stats = await d.ops(manifest.map((m) => ["stat", d.p(m.path)]));
       const reads = await d.ops(
@@ -43,7 +44,7 @@ Deno.test({
       const want = JSON.parse(Deno.readTextFileSync(`${FIXTURE}/version.json`));
       const got = JSON.parse(version.value);
       assertEquals(Object.keys(got), Object.keys(want));
-      assertEquals(Object.keys(got.kvstore), ["pve1"]);
+      assertEquals(Object.keys(got.kvstore), ["vm"]);
     } finally {
       await d.stop();
     }
