@@ -54,6 +54,24 @@ export const LIBC_SYMBOLS = {
     ],
     result: "isize",
   },
+  /** ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) */
+  pwrite: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const void *buf
+      "usize", // size_t count
+      "i64", // off_t offset
+    ],
+    result: "isize",
+  },
+  /** int fstat(int fd, struct stat *statbuf) (tests: a stat between write and close) */
+  fstat: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // struct stat *statbuf
+    ],
+    result: "i32",
+  },
   /** int pipe2(int pipefd[2], int flags) */
   pipe2: {
     parameters: [

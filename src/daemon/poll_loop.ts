@@ -129,6 +129,11 @@ export class PollLoop {
     return new Promise((resolve) => this.#afterPoll.push(resolve));
   }
 
+  /** The loop's clock in milliseconds (monotonic; the one timer deadlines use). */
+  now(): number {
+    return performance.now();
+  }
+
   /** A timer that runs `fn` once, `ms` milliseconds from now, on the JS thread. */
   timer(ms: number, fn: () => void): Timer {
     const t = new LoopTimer(ms, fn, (t) => this.#queue(t));

@@ -27,12 +27,6 @@ interface Extent {
 const end = (e: Extent) => e.offset + e.len;
 const bytes = (e: Extent) => e.buf.subarray(0, e.len);
 
-function extent(offset: number, data: Uint8Array, room = data.length): Extent {
-  const buf = new Uint8Array(Math.max(room, data.length));
-  buf.set(data);
-  return { offset, buf, len: data.length };
-}
-
 /** Appends `data` to `e`, doubling its room when needed. */
 function grow(e: Extent, data: Uint8Array): void {
   const need = e.len + data.length;
@@ -67,7 +61,10 @@ export class PendingWrite {
     return this.trunc === null && this.extents.length === 0 && this.appended === null;
   }
 
-  /** Takes `data` written at `offset`; a later write wins where ranges overlap. */
+  /**
+   * Takes `data` written at `offset`; a later write wins where ranges overlap.
+   * `data` is kept, not copied: the caller must not change it afterwards.
+   */
   write(offset: number, data: Uint8Array): void {
     this.onlyOpenTruncation = false;
     if (data.length === 0) return;
@@ -78,7 +75,7 @@ export class PendingWrite {
     const first = this.extents.findIndex((e) => end(e) >= offset);
     if (first < 0 || this.extents[first].offset > stop) {
       const at = first < 0 ? this.extents.length : first;
-      this.extents.splice(at, 0, extent(offset, data, data.length < 4096 ? 4096 : data.length));
+      this.extents.splice(at, 0, { offset, buf: data, len: data.length });
       return;
     }
     let n = first;
@@ -92,12 +89,12 @@ export class PendingWrite {
     this.extents.splice(first, n - first, { offset: from, buf, len: buf.length });
   }
 
-  /** Takes `data` written through an O_APPEND handle. */
+  /** Takes `data` written through an O_APPEND handle (kept, like `write`'s). */
   append(data: Uint8Array): void {
     this.onlyOpenTruncation = false;
     if (data.length === 0) return;
     if (this.appended) grow(this.appended, data);
-    else this.appended = extent(0, data, Math.max(4096, data.length));
+    else this.appended = { offset: 0, buf: data, len: data.length };
   }
 
   /** ftruncate through the handle, against the file's current content `base`. */

@@ -24,6 +24,8 @@ export interface Timer {
 
 /** Timers of the daemon's loop (`PollLoop`). */
 export interface Timers {
+  /** The loop's monotonic clock, in milliseconds. */
+  now(): number;
   /** Runs `fn` once, `ms` from now, on the JS thread. */
   timer(ms: number, fn: () => void): Timer;
 }

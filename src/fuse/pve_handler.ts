@@ -49,7 +49,7 @@ function typeBits(n: Node): number {
 }
 
 type Handle =
-  | { kind: "file"; file: OpenFile; ino: number; idle?: Timer; wrote: boolean }
+  | { kind: "file"; file: OpenFile; ino: number; lastWrite: number; wrote: boolean }
   /** A reader: through the page cache, or direct I/O on a snapshot of one version. */
   | { kind: "read"; ino: number; snapshot?: Uint8Array }
   | { kind: "func"; name: string; content: Uint8Array }
@@ -76,6 +76,11 @@ const quiet: HandlerLog = { debugging: false, debug() {}, warn() {} };
 export class PveHandler implements Handler {
   private readonly handles = new Map<number, Handle>();
   private readonly cache: PageCachePolicy;
+  /** Writer handles with uncommitted writes, for the quiet-second commit. */
+  private readonly unsettled = new Set<Handle & { kind: "file" }>();
+  /** One timer sweeps them all (a timer per write would wake the loop for nothing). */
+  private idleTimer?: Timer;
+  private idleArmed = false;
   private nextFh = 1;
   invalidate: Invalidator = { inode: () => Promise.resolve(), entry: () => Promise.resolve() };
 
@@ -356,7 +361,7 @@ export class PveHandler implements Handler {
     const inode = n.entry.inode;
     this.cache.openWriter(ino, () => {
       const file = new OpenFile(this.fs, inode, (flags & O_APPEND) !== 0, trunc);
-      const h: Handle = { kind: "file", file, ino, wrote: trunc };
+      const h: Handle = { kind: "file", file, ino, lastWrite: 0, wrote: trunc };
       const fh = this.addHandle(h);
       if (trunc) this.armIdleCommit(h);
       // Writers bypass the page cache, so nobody sees their uncommitted data.
@@ -390,7 +395,7 @@ export class PveHandler implements Handler {
       // A new inode has no readers: the writer opens at once.
       this.cache.openWriter(ino, () => {});
       const file = new OpenFile(this.fs, n.entry.inode, (flags & O_APPEND) !== 0, false);
-      const fh = this.addHandle({ kind: "file", file, ino, wrote: false });
+      const fh = this.addHandle({ kind: "file", file, ino, lastWrite: 0, wrote: false });
       req.replyCreate(this.entryOut(n), { fh, directIo: true });
     });
   }
@@ -421,17 +426,38 @@ export class PveHandler implements Handler {
 
   /** Writers that keep a file open still get their data in after a quiet second. */
   private armIdleCommit(h: Handle & { kind: "file" }): void {
-    if (h.idle) return h.idle.rearm();
-    h.idle = this.timers.timer(IDLE_COMMIT_MS, () => {
+    h.lastWrite = this.timers.now();
+    this.unsettled.add(h);
+    if (this.idleArmed) return;
+    this.idleArmed = true;
+    if (this.idleTimer) this.idleTimer.rearm(IDLE_COMMIT_MS);
+    else this.idleTimer = this.timers.timer(IDLE_COMMIT_MS, () => this.sweepIdle());
+  }
+
+  /** Commits the handles quiet for a second; sleeps again until the next one is due. */
+  private sweepIdle(): void {
+    this.idleArmed = false;
+    const now = this.timers.now();
+    let next = Infinity;
+    for (const h of [...this.unsettled]) {
+      const due = h.lastWrite + IDLE_COMMIT_MS;
+      if (due > now) {
+        next = Math.min(next, due);
+        continue;
+      }
       // Nobody waits for this commit: its error stays on the handle for the next close.
       this.commitHandle(h, (e) => {
         if (e) h.file.error = e;
       });
-    });
+    }
+    if (next !== Infinity) {
+      this.idleArmed = true;
+      this.idleTimer!.rearm(next - now);
+    }
   }
 
   private commitHandle(h: Handle & { kind: "file" }, done: (errno: number) => void): void {
-    h.idle?.cancel();
+    this.unsettled.delete(h);
     if (this.log.debugging && h.file.dirty) this.log.debug(`commit handle of inode ${h.ino}`);
     h.file.commit(done, KERNEL);
   }

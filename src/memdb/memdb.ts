@@ -78,7 +78,9 @@ function blocksOf(bytes: number): number {
 /**
  * The content after writing `data` at `offset` into `old` (spec 2.8 write):
  * the file grows to the end of the data, zero-filled in between; with
- * `truncate` it ends there. `null` stands for empty. Never changes `old`.
+ * `truncate` it ends there. `null` stands for empty. Never changes `old`;
+ * a whole-file write keeps `data` itself when it owns its buffer (ops are
+ * never changed once made), so the common update copies nothing.
  */
 export function writeContent(
   old: Uint8Array | null,
@@ -91,6 +93,10 @@ export function writeContent(
   const newSize = end > oldSize ? end : truncate ? end : oldSize;
   if (newSize === 0) return null;
   if (old && newSize === oldSize && data.length === 0) return old;
+  if (offset === 0 && data.length === newSize) {
+    const owns = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    return owns ? data : data.slice();
+  }
   const content = new Uint8Array(newSize);
   if (old) content.set(newSize < oldSize ? old.subarray(0, newSize) : old);
   content.set(data, offset);

@@ -75,3 +75,20 @@ export async function startDaemon(
   };
   return d;
 }
+
+/**
+ * Runs `fn` against a daemon on a fresh data dir (extra arguments `extra`); prints the
+ * daemon's stderr when `fn` fails; stops the daemon and removes the data dir either way.
+ */
+export async function withDaemon(fn: (d: Daemon) => Promise<void>, extra: string[] = []) {
+  using data = dataDir();
+  const d = await startDaemon(data.path, extra);
+  try {
+    await fn(d);
+  } catch (e) {
+    console.error(d.stderr());
+    throw e;
+  } finally {
+    await d.stop();
+  }
+}

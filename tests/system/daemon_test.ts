@@ -4,7 +4,7 @@
  * a private mount namespace that dies with the daemon.
  */
 import { assert, assertEquals } from "../unit/assert.ts";
-import { type Daemon, daemonArgs, daemonCommand, dataDir, startDaemon } from "./daemon_helpers.ts";
+import { daemonArgs, daemonCommand, dataDir, startDaemon, withDaemon } from "./daemon_helpers.ts";
 import { privateMountNs, shq, systemTestSkipReason } from "./helpers.ts";
 import { Database } from "../../src/store/database.ts";
 import { C_MADE } from "../unit/helpers.ts";
@@ -21,19 +21,6 @@ function mode(r: { value?: { mode: number } }): string {
   const m = r.value!.mode;
   const t = (m & S_IFMT) === 0o040000 ? "d" : (m & S_IFMT) === 0o120000 ? "l" : "-";
   return t + (m & 0o7777).toString(8).padStart(4, "0");
-}
-
-async function withDaemon(fn: (d: Daemon) => Promise<void>, extra: string[] = []) {
-  using data = dataDir();
-  const d = await startDaemon(data.path, extra);
-  try {
-    await fn(d);
-  } catch (e) {
-    console.error(d.stderr());
-    throw e;
-  } finally {
-    await d.stop();
-  }
 }
 
 test("41, 51, 57: modes, owners, listing and .members of a fresh local node", () =>

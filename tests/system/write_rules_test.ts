@@ -18,7 +18,7 @@
  *      took its old path
  */
 import { assert, assertEquals } from "../unit/assert.ts";
-import { type Daemon, dataDir, startDaemon } from "./daemon_helpers.ts";
+import { type Daemon, withDaemon } from "./daemon_helpers.ts";
 import { shq, systemTestSkipReason } from "./helpers.ts";
 
 const skip = systemTestSkipReason();
@@ -30,19 +30,6 @@ const FIX = new URL("./fixtures/write_rules.ts", import.meta.url).pathname;
 /** The helper script as a shell command prefix. */
 const HELPER = `${shq(Deno.execPath())} run --allow-all ${shq(FIX)}`;
 const EFBIG = 27;
-
-async function withDaemon(fn: (d: Daemon) => Promise<void>) {
-  using data = dataDir();
-  const d = await startDaemon(data.path);
-  try {
-    await fn(d);
-  } catch (e) {
-    console.error(d.stderr());
-    throw e;
-  } finally {
-    await d.stop();
-  }
-}
 
 /** Runs the helper script in the namespace and parses its JSON line. */
 // deno-lint-ignore no-explicit-any

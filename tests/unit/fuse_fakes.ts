@@ -65,26 +65,38 @@ export class FakeReq implements Request {
   }
 }
 
-/** Timers that run only when the test says so. */
+/** Timers on a clock that moves only when the test says so. */
 export class FakeTimers {
-  private pending = new Set<() => void>();
-  timer(_ms: number, fn: () => void): Timer {
-    const run = () => {
-      this.pending.delete(run);
-      fn();
-    };
-    this.pending.add(run);
+  private due = new Map<object, { at: number; fn: () => void }>();
+  private clock = 0;
+  now(): number {
+    return this.clock;
+  }
+  timer(ms: number, fn: () => void): Timer {
+    const key = {};
+    this.due.set(key, { at: this.clock + ms, fn });
     return {
-      rearm: () => void this.pending.add(run),
-      cancel: () => void this.pending.delete(run),
+      rearm: (again = ms) => void this.due.set(key, { at: this.clock + again, fn }),
+      cancel: () => void this.due.delete(key),
     };
   }
   get count(): number {
-    return this.pending.size;
+    return this.due.size;
   }
-  /** Runs every timer that is due (all of them). */
+  /** Moves the clock `ms` on and runs the timers that are due, earliest first. */
+  advance(ms: number): void {
+    this.clock += ms;
+    for (;;) {
+      const next = [...this.due].filter(([, t]) => t.at <= this.clock)
+        .sort(([, a], [, b]) => a.at - b.at)[0];
+      if (!next) return;
+      this.due.delete(next[0]);
+      next[1].fn();
+    }
+  }
+  /** Runs every timer (an hour passes). */
   fire(): void {
-    for (const run of [...this.pending]) run();
+    this.advance(3_600_000);
   }
 }
 

@@ -170,6 +170,23 @@ Deno.test("a quiet writer's data is committed after the idle timer", () => {
   assertEquals(t.flush(fh), 0);
 });
 
+Deno.test("the quiet-second commit takes each writer one second after its last write", () => {
+  using t = setup({ "a": "a0", "b": "b0" });
+  const a = t.open("a", O_WRONLY | O_TRUNC);
+  const b = t.open("b", O_WRONLY | O_TRUNC);
+  t.write(a, "a1");
+  t.timers.advance(600);
+  t.write(b, "b1");
+  t.timers.advance(500); // a is quiet for 1.1 s, b for 0.5 s
+  assertEquals([t.content("a"), t.content("b")], ["a1", "b0"]);
+  t.write(b, "b2", 2); // still writing: b waits longer
+  t.timers.advance(900);
+  assertEquals(t.content("b"), "b0");
+  t.timers.advance(200);
+  assertEquals(t.content("b"), "b1b2");
+  assertEquals(t.timers.count, 0); // nothing left to do: no timer keeps the loop awake
+});
+
 Deno.test("without quorum a write fails with EACCES and close reports it", () => {
   using t = setup({ "f.cfg": "old" });
   const fh = t.open("f.cfg", O_WRONLY);
