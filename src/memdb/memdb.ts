@@ -58,6 +58,16 @@ export interface Stamp {
   now?: number;
 }
 
+/** A file's state before a write (see `Memdb.saveFile`). */
+export interface FileState {
+  readonly e: Entry;
+  readonly data: Uint8Array | null;
+  readonly version: number;
+  readonly writer: number;
+  readonly mtime: number;
+  readonly root: [number, number, number];
+}
+
 export interface StatFs {
   bsize: number;
   blocks: number;
@@ -285,6 +295,31 @@ export class Memdb {
       case "unlockRequest":
         return this.unlockRequest(op.path, s);
     }
+  }
+
+  /**
+   * The state of file `path` before a write, for `restoreFile` (undefined
+   * when it is no file). The store takes one before each write it commits.
+   */
+  saveFile(path: string): FileState | undefined {
+    const e = this.lookup(path);
+    if (!e || e.type !== EntryType.File) return undefined;
+    const r = this.root;
+    return {
+      e,
+      data: e.data,
+      version: e.version,
+      writer: e.writer,
+      mtime: e.mtime,
+      root: [r.version, r.writer, r.mtime],
+    };
+  }
+
+  /** Puts a file back as `saveFile` found it (its write could not be persisted). */
+  restoreFile(s: FileState): void {
+    this.totalBytes += (s.data?.length ?? 0) - (s.e.data?.length ?? 0);
+    Object.assign(s.e, { data: s.data, version: s.version, writer: s.writer, mtime: s.mtime });
+    [this.root.version, this.root.writer, this.root.mtime] = s.root;
   }
 
   /**

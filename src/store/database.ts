@@ -3,7 +3,13 @@
  * its result is returned (spec 4.4). A failed commit sets the sticky error
  * flag and reports EIO; the in-memory change is kept, as in the original.
  */
-import { type Change, Memdb, type MutationResult, type Stamp } from "../memdb/memdb.ts";
+import {
+  type Change,
+  type FileState,
+  Memdb,
+  type MutationResult,
+  type Stamp,
+} from "../memdb/memdb.ts";
 import type { Op } from "../memdb/op.ts";
 import { Errno } from "../util/errno.ts";
 import { buildTree, type Row } from "../memdb/load.ts";
@@ -64,8 +70,13 @@ export class Database {
     for (const f of this.applied) f(change, origin);
   }
 
-  /** Persists a successful mutation; turns a failed commit into EIO. */
-  private persist(r: MutationResult, origin: unknown): MutationResult {
+  /**
+   * Persists a successful mutation; turns a failed commit into EIO. A write
+   * that could not be persisted is taken back (`before`), so the file keeps
+   * its previous content; any other change stays in RAM, as in the original,
+   * behind the sticky error flag.
+   */
+  private persist(r: MutationResult, origin: unknown, before?: FileState): MutationResult {
     if (r.errno !== 0) return r;
     const c = r.change;
     if (c.upsert.length === 0 && c.remove.length === 0) return r;
@@ -73,6 +84,7 @@ export class Database {
       this.store.commit(c.upsert, c.remove, this.memdb.root);
     } catch (e) {
       this.memdb.errors = true;
+      if (before) this.memdb.restoreFile(before);
       this.log("crit", `database write failed, filesystem now refuses changes: ${e}`);
       return { errno: Errno.EIO };
     }
@@ -82,12 +94,13 @@ export class Database {
 
   /** Applies one operation and commits it to config.db before returning. */
   apply(op: Op, s: Stamp, origin?: unknown): MutationResult {
-    return this.persist(this.memdb.apply(op, s), origin);
+    return this.applyAll([op], s, origin);
   }
 
   /** Applies the writes of one file handle as one update (see `Memdb.applyAll`). */
   applyAll(ops: readonly Op[], s: Stamp, origin?: unknown): MutationResult {
-    return this.persist(this.memdb.applyAll(ops, s), origin);
+    const before = ops[0]?.type === "write" ? this.memdb.saveFile(ops[0].path) : undefined;
+    return this.persist(this.memdb.applyAll(ops, s), origin, before);
   }
 
   /**

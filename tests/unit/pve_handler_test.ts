@@ -160,6 +160,20 @@ Deno.test("point 2: a failed quiet-second commit is kept for the next close", ()
   assertEquals(t.content("f.cfg"), "precious");
 });
 
+Deno.test("point 2: a write the store cannot persist (EIO) keeps the old file", () => {
+  using t = setup({ "f.cfg": "precious" });
+  t.h.db.store.sql.exec(
+    "CREATE TRIGGER boom BEFORE UPDATE ON tree WHEN NEW.name = 'f.cfg' " +
+      "BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+  );
+  const v = t.version();
+  const fh = t.open("f.cfg", O_WRONLY | O_TRUNC);
+  t.write(fh, "new");
+  assertEquals(t.flush(fh), Errno.EIO);
+  assertEquals([t.content("f.cfg"), t.version()], ["precious", v]);
+  assertEquals(t.h.reopen().memdb.lookup("f.cfg")!.data, enc("precious"));
+});
+
 Deno.test("a quiet writer's data is committed after the idle timer", () => {
   using t = setup({ "f.cfg": "old" });
   const fh = t.open("f.cfg", O_WRONLY | O_TRUNC);
