@@ -459,7 +459,11 @@ export class PveHandler implements Handler {
   private commitHandle(h: Handle & { kind: "file" }, done: (errno: number) => void): void {
     this.unsettled.delete(h);
     if (this.log.debugging && h.file.dirty) this.log.debug(`commit handle of inode ${h.ino}`);
-    h.file.commit(done, KERNEL);
+    h.file.commit((e) => {
+      // A committed change was invalidated where the kernel may cache it.
+      if (e === 0) h.wrote = false;
+      done(e);
+    }, KERNEL);
   }
 
   flush(req: Request, _ino: number, fh: number): void {

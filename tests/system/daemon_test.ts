@@ -731,11 +731,16 @@ test("-d and writing 1 to .debug switch debug lines on (with their source locati
     await d.ops([["write", d.p("x"), "x"]]);
     assert(!/debug/.test(d.stderr()), d.stderr());
     await d.sh(`echo 1 > ${d.p(".debug")}`);
+    // A read through the page cache, then a change: a FUSE op, a commit, an invalidation.
+    await d.sh(`cat ${d.p("x")} >/dev/null; echo y > ${d.p("x")}`);
   } finally {
     await d.stop();
   }
   const err = d.stderr();
   assert(/^\[main\] notice: debug logging switched on \(daemon\.ts:\d+\)$/m.test(err), err);
+  assert(/^\[fuse\] debug: open \d+ \d+/m.test(err), err);
+  assert(/^\[database\] debug: commit write x 0\+2 truncate: errno 0/m.test(err), err);
+  assert(/^\[fuse\] debug: invalidate inode \d+/m.test(err), err);
   assert(/^\[main\] debug: signal received: unmounting \(daemon\.ts:\d+\)$/m.test(err), err);
 });
 
