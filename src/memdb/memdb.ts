@@ -354,6 +354,18 @@ export class Memdb {
     return d.children ? d : Errno.ENOTDIR;
   }
 
+  /**
+   * Where an operation on `path` acts: its components, the parent directory
+   * and the last name; ENOENT/ENOTDIR for a bad parent, EACCES for a bad name.
+   */
+  private place(path: string): { c: string[]; parent: Entry; name: string } | Errno {
+    const c = components(path);
+    const parent = this.parentOf(c);
+    if (typeof parent === "number") return parent;
+    const name = c.length ? c[c.length - 1] : "";
+    return isBadName(name) ? Errno.EACCES : { c, parent, name };
+  }
+
   private bump(s: Stamp, e?: Entry): number {
     const v = ++this.root.version;
     this.root.writer = s.writer;
@@ -386,11 +398,9 @@ export class Memdb {
 
   mkdir(path: string, s: Stamp): MutationResult {
     if (this.errors) return fail(Errno.EIO);
-    const c = components(path);
-    const parent = this.parentOf(c);
-    if (typeof parent === "number") return fail(parent);
-    const name = c.length ? c[c.length - 1] : "";
-    if (isBadName(name)) return fail(Errno.EACCES);
+    const at = this.place(path);
+    if (typeof at === "number") return fail(at);
+    const { c, parent, name } = at;
     if (parent.children!.has(name)) return fail(Errno.EEXIST);
     if (this.byInode.size >= Limits.maxInodes) return fail(Errno.ENOSPC);
     const e = this.newEntry(parent, name, EntryType.Dir, s);
@@ -425,11 +435,9 @@ export class Memdb {
     if (this.errors) return fail(Errno.EIO);
     const end = offset + data.length;
     if (!(offset >= 0) || end > Limits.maxFileSize) return fail(Errno.EFBIG);
-    const c = components(path);
-    const parent = this.parentOf(c);
-    if (typeof parent === "number") return fail(parent);
-    const name = c.length ? c[c.length - 1] : "";
-    if (isBadName(name)) return fail(Errno.EACCES);
+    const at = this.place(path);
+    if (typeof at === "number") return fail(at);
+    const { c, parent, name } = at;
     const rel = c.join("/");
     const vm = parseVmConfigPath(rel);
     if (vm && this.vmlist.conflicts(vm.vmid, vm.node, vm.type)) return fail(Errno.EEXIST);
@@ -464,11 +472,9 @@ export class Memdb {
   /** Sets the mtime (spec 2.8 utime); locks only move forward, by their owner. */
   utime(path: string, s: Stamp): MutationResult {
     if (this.errors) return fail(Errno.EIO);
-    const c = components(path);
-    const parent = this.parentOf(c);
-    if (typeof parent === "number") return fail(parent);
-    const name = c.length ? c[c.length - 1] : "";
-    if (isBadName(name)) return fail(Errno.EACCES);
+    const at = this.place(path);
+    if (typeof at === "number") return fail(at);
+    const { c, parent, name } = at;
     const e = parent.children!.get(name);
     if (!e) return fail(Errno.ENOENT);
     const rel = c.join("/");
