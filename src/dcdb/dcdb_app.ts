@@ -45,6 +45,12 @@ export interface DcdbOptions {
    */
   corosyncConfChanged?(notify: boolean): void;
   /**
+   * Smallest nodeid of the group's current membership, if the caller keeps
+   * it; otherwise the app tracks it from `onConfchg` (which must then run
+   * before messages of the new membership are delivered).
+   */
+  lowestNodeid?(): number;
+  /**
    * Failed commits in a row after which the storage error flag stays set
    * (Quirk C11: the original sets it at the first one). Default 3.
    */
@@ -64,16 +70,16 @@ export class DcdbApp implements DfsmApp {
     this.env = {
       quorate: () => opts.quorate(),
       self: () => opts.self(),
-      lowestNodeid: () => this.lowest,
+      lowestNodeid: () => this.lowestNodeid,
       corosyncConfChanged: opts.corosyncConfChanged
         ? (notify) => opts.corosyncConfChanged!(notify)
         : undefined,
     };
   }
 
-  /** Smallest nodeid of the last membership seen (0 before the first). */
+  /** Smallest nodeid of the membership (option, else the last `onConfchg`; 0 before it). */
   get lowestNodeid(): number {
-    return this.lowest;
+    return this.opts.lowestNodeid ? this.opts.lowestNodeid() : this.lowest;
   }
 
   /** The leader of the current round, once the states are processed. */

@@ -207,6 +207,21 @@ Deno.test("unlock request: a member that is not the lowest never sends UNLOCK", 
   assertEquals(request(app, payload, T + 500).normals, []);
 });
 
+Deno.test("unlock request: the caller's lowest-nodeid getter wins over onConfchg", () => {
+  const h = freshDb(T);
+  using _ = h;
+  let lowest = 2;
+  const app = new DcdbApp(h.db, {
+    quorate: () => true,
+    self: () => N2,
+    lowestNodeid: () => lowest,
+  });
+  app.onConfchg(fakeCtx(T), [N1, N2]);
+  assertEquals(app.lowestNodeid, 2);
+  lowest = 1;
+  assertEquals(app.lowestNodeid, 1);
+});
+
 Deno.test("unlock: nothing when the checksum, the type or the place does not match", () => {
   const { h, app, db, payload } = lockSetup(N1);
   using _ = h;
