@@ -24,6 +24,7 @@ import {
   type UnlockMessage,
 } from "./codec.ts";
 import type { DeliverResult, DfsmContext, MemberId } from "../dfsm/types.ts";
+import { sameBytes } from "./sync.ts";
 import type { Memdb } from "../memdb/memdb.ts";
 import type { Op } from "../memdb/op.ts";
 
@@ -108,12 +109,6 @@ export function applyMessage(
 /** True when `path` names a lock for the unlock messages: `priv/lock/` plus something. */
 function isUnlockPath(path: string): boolean {
   return path.startsWith("priv/lock/") && path.length > "priv/lock/".length;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

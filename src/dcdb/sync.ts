@@ -37,7 +37,8 @@ export function memberName(m: Member): string {
   return `${m.nodeid}/${m.pid}`;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Byte equality. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
