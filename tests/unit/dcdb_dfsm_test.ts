@@ -8,6 +8,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { freshDb } from "./helpers.ts";
 import { Dfsm } from "../../src/dfsm/dfsm.ts";
 import { DcdbApp } from "../../src/dcdb/dcdb_app.ts";
+import { senderMessages } from "../../src/dcdb/apply.ts";
 import { decodeUpdate, encodeFuseMessage, type FuseOp } from "../../src/dcdb/codec.ts";
 import { encodeIndex } from "../../src/memdb/checksum.ts";
 import { Errno } from "../../src/util/errno.ts";
@@ -174,4 +175,48 @@ Deno.test("a write from a joining node is applied after the commit and gets that
   assertEquals(index(a.db), index(b.db));
   assertEquals(a.db.memdb.lookup("nodes/node3")!.writer, 2);
   assertEquals(b.db.memdb.lookup("datacenter.cfg")!.writer, 1);
+});
+
+Deno.test("unlock under the DFSM core: node 1 (lowest) unlocks an expired lock for everyone (13.27)", () => {
+  const bus = new Bus();
+  const base: Op[] = [{ type: "mkdir", path: "priv" }, { type: "mkdir", path: "priv/lock" }];
+  using n1 = bus.node(1, 101, base);
+  using n2 = bus.node(2, 202, base);
+  using n3 = bus.node(3, 303, base);
+  for (const n of [n3, n2, n1]) bus.join(n);
+  bus.run();
+  assert([n1, n2, n3].every((n) => n.core.mode === Mode.SYNCED));
+  const t = bus.now;
+  bus.send(n2, { type: "mkdir", path: "priv/lock/ha" }, 1);
+  bus.run();
+  assertEquals(n2.done.get(1), { processed: true, result: 0 });
+
+  const request = (ticket: number) => {
+    for (const m of senderMessages(n3.db.memdb, { type: "unlockRequest", path: "priv/lock/ha" })) {
+      bus.step(n3, {
+        type: "send",
+        now: bus.now,
+        subtype: m.subtype,
+        payload: m.payload,
+        ticket: m.wait ? ticket : undefined,
+        preset: -Errno.EBUSY,
+      });
+    }
+    bus.run();
+  };
+  bus.now = t + 60;
+  request(2);
+  assertEquals(n3.done.get(2), { processed: true, result: -Errno.EACCES });
+  assert(n1.db.memdb.lookup("priv/lock/ha"));
+  bus.now = t + 121;
+  request(3);
+  assertEquals(n3.done.get(3), { processed: true, result: -Errno.EACCES }); // MTIME 0 came first
+  for (const n of [n1, n2, n3]) {
+    assertEquals(n.db.memdb.lookup("priv/lock/ha"), undefined);
+    assertEquals([n.db.memdb.root.writer, n.db.memdb.root.mtime], [1, t + 121]);
+  }
+  assertEquals(index(n1.db), index(n3.db));
+  // Only node 1 sent an UNLOCK (subtype 8).
+  const unlocks = (n: Node) => n.mcasts.filter((b) => b[0] === 0 && b[2] === 8).length;
+  assertEquals([unlocks(n1), unlocks(n2), unlocks(n3)], [1, 0, 0]);
 });
