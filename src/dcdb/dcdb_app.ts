@@ -25,6 +25,7 @@ import { type ApplyEnv, applyMessage } from "./apply.ts";
 import { decodeState, decodeUpdate, encodeUpdate } from "./codec.ts";
 import {
   compareMembers,
+  discardedPaths,
   memberName,
   type MemberState,
   selectLeader,
@@ -181,6 +182,7 @@ export class DcdbApp implements DfsmApp {
       ctx.log("crit", "commit without a leader index - internal error");
       return false;
     }
+    this.logDiscarded(ctx, this.leaderState);
     const hadErrors = this.db.memdb.errors;
     const failure = this.db.replaceState(this.leaderState, this.updates, ctx.now);
     if (failure !== null) {
@@ -199,6 +201,19 @@ export class DcdbApp implements DfsmApp {
     this.commitFailures = 0;
     this.opts.corosyncConfChanged?.(false);
     return true;
+  }
+
+  /** Logs the local paths the commit removes or replaces (Quirk C1), at most 50 of each. */
+  private logDiscarded(ctx: DfsmContext, leaderState: Uint8Array): void {
+    const leader = decodeState(leaderState);
+    if (!leader.ok) return;
+    const { removed, replaced } = discardedPaths(this.db.memdb, leader.value);
+    for (const [what, paths] of [["removes", removed], ["replaces", replaced]] as const) {
+      for (const p of paths.slice(0, 50)) ctx.log("notice", `resync ${what} local '${p}'`);
+      if (paths.length > 50) {
+        ctx.log("notice", `resync ${what} ${paths.length - 50} more local entries`);
+      }
+    }
   }
 
   /** Drops the round's data: leader, leader index, collected updates. */

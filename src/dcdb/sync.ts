@@ -114,3 +114,26 @@ export function updateRows(memdb: Memdb, inodes: readonly number[]): Row[] | str
   }
   return rows;
 }
+
+/**
+ * What a commit takes away from this member (Quirk C1's recommendation, so
+ * operators can recover changes a resync discards): the paths of local
+ * entries absent from the leader's index (removed) and of local entries the
+ * leader holds with another digest (replaced), root excluded, in inode order.
+ */
+export function discardedPaths(
+  memdb: Memdb,
+  leader: TreeIndex,
+): { removed: string[]; replaced: string[] } {
+  const theirs = new Map(leader.entries.map((e) => [e.inode, e.digest]));
+  const removed: string[] = [];
+  const replaced: string[] = [];
+  for (const e of memdb.index().entries) {
+    if (e.inode === 0) continue;
+    const d = theirs.get(e.inode);
+    if (d && sameBytes(d, e.digest)) continue;
+    const path = memdb.pathOf(e.inode) ?? `inode ${e.inode}`;
+    (d ? replaced : removed).push(path);
+  }
+  return { removed, replaced };
+}
