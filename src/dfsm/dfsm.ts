@@ -583,11 +583,11 @@ export class Dfsm {
   // --- 4.5 NORMAL on delivery ---
 
   #onNormal(from: MemberId, msg: NormalMessage, bytes: Uint8Array): void {
-    if (this.#mode === Mode.SYNCED) {
+    const m = this.#member(from);
+    if (this.#mode === Mode.SYNCED && !(this.config.holdUnsyncedSenders && m && !m.synced)) {
       this.#deliverNormal(from, msg);
       return;
     }
-    const m = this.#member(from);
     if (!m) {
       this.#leave("dfsm_node_info_lookup failed");
       return;

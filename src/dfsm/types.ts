@@ -72,6 +72,12 @@ export interface DfsmConfig {
    * decide whether VERIFY_REQUEST/VERIFY are handled at all (with `app.checksum`).
    */
   verifyPeriod?: number;
+  /**
+   * Quirk C4 switch (off by default, must stay off in clusters with C nodes): in SYNCED mode,
+   * queue NORMAL messages of members whose `synced` flag is not set (during an UPDATE window)
+   * until UPDATE_COMPLETE, as unsynced members do, so that every member applies the same order.
+   */
+  holdUnsyncedSenders?: boolean;
 }
 
 /** DFSM modes (spec 4.2); values never travel on the wire. */

@@ -1,6 +1,15 @@
 /** The DFSM core (cluster spec 4) on a hand-driven bus with a fake application. */
 import { assert, assertEquals } from "./assert.ts";
-import { Bus, clearEffects, KV, logs, mcasts, REJECT, STORAGE_ERROR } from "./dfsm_harness.ts";
+import {
+  Bus,
+  clearEffects,
+  DCDB,
+  KV,
+  logs,
+  mcasts,
+  REJECT,
+  STORAGE_ERROR,
+} from "./dfsm_harness.ts";
 import {
   decodeMessage,
   encodeNormal,
@@ -484,4 +493,35 @@ Deno.test("we left the process group -> LEAVE; a confchg without us in START is 
   const eff = x.core.step({ type: "confchg", now: 0, members: [b.id], left: [], joined: [b.id] });
   assertEquals(eff, []);
   assertEquals(x.core.mode, Mode.START);
+});
+
+Deno.test("C4: live messages of an unsynced sender: orders differ by default, agree with holdUnsyncedSenders", () => {
+  const run = (hold: boolean) => {
+    const bus = new Bus({ ...DCDB, holdUnsyncedSenders: hold });
+    const [a, b] = group(2, bus).nodes;
+    bus.send(a, "old");
+    bus.run();
+    const c = bus.add(3);
+    bus.join(c);
+    while (c.core.mode !== Mode.UPDATE) assert(bus.deliverOne());
+    // a and b are SYNCED, c waits for the leader's updates (still on the bus)
+    assertEquals([a.core.mode, b.core.mode], [Mode.SYNCED, Mode.SYNCED]);
+    const n = bus.queue.length;
+    bus.send(c, "from c", 42);
+    assertEquals(c.core.waiting, [42]);
+    bus.send(b, "from b");
+    bus.queue.unshift(...bus.queue.splice(n));
+    bus.run();
+    // case 18: the sender in UPDATE gets the result of applying it after the commit
+    assertEquals(c.completions.get(42), { processed: true, result: 3 });
+    return [a, b, c].map((x) => x.app.log.slice(1));
+  };
+  assertEquals(run(false), [["3:from c", "2:from b"], ["3:from c", "2:from b"], [
+    "2:from b",
+    "3:from c",
+  ]]);
+  assertEquals(run(true), [["2:from b", "3:from c"], ["2:from b", "3:from c"], [
+    "2:from b",
+    "3:from c",
+  ]]);
 });
