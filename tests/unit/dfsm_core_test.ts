@@ -525,3 +525,67 @@ Deno.test("C4: live messages of an unsynced sender: orders differ by default, ag
     "3:from c",
   ]]);
 });
+
+Deno.test("send-failure consequences of state messages, resends and UPDATE (4.13, C10); `sent` forgets", () => {
+  {
+    // resend: b's queued message is re-multicast on a join and that send fails
+    const bus = new Bus();
+    const a = bus.add(1);
+    bus.join(a);
+    bus.run();
+    const b = bus.add(2);
+    bus.join(b);
+    bus.deliverOne();
+    bus.send(b, "m", 1);
+    const c = bus.add(3);
+    bus.join(c);
+    bus.deliverOne(); // SYNC_START
+    bus.deliverOne(); // m: queued
+    b.failSends = 1;
+    bus.deliverOne(); // confchg with c: resend fails
+    // a resend is a raw re-multicast: an exhausted TRY_AGAIN prints no "failed: 6" line
+    assertEquals(logs(b, /crit/).slice(0, 2), [
+      "crit dfsm_resend_queue failed",
+      "crit leaving CPG group",
+    ]);
+  }
+  {
+    // STATE: LEAVE without a specific line; TRY_AGAIN exhaustion prints no "failed" line
+    const { bus, nodes: [, b] } = group(2);
+    const c = bus.add(3);
+    bus.join(c);
+    bus.deliverOne();
+    b.failSends = 1;
+    b.failError = 2;
+    bus.deliverOne(); // SYNC_START -> STATE fails
+    assertEquals(logs(b, /crit/), ["crit cpg_send_message failed: 2", "crit leaving CPG group"]);
+  }
+  {
+    // UPDATE of the leader fails: LEAVE (recommended handling of C10)
+    const { bus, nodes: [a] } = group(2);
+    bus.send(a, "x");
+    bus.run();
+    const c = bus.add(3);
+    bus.join(c);
+    while (c.core.mode !== Mode.UPDATE) {
+      if (bus.queue[0]?.kind === "msg" && decode(bus.queue[0].bytes).type === MsgType.STATE) {
+        // the last STATE makes a send its UPDATE: fail it
+        if (bus.queue.filter((i) => i.kind === "msg").length === 1) a.failSends = 1;
+      }
+      assert(bus.deliverOne());
+    }
+    assertEquals(logs(a, /crit/), [
+      "crit failed to send UPDATE message",
+      "crit leaving CPG group",
+    ]);
+  }
+  {
+    const { bus, nodes: [a] } = group(1);
+    const eff = bus.send(a, "x", 1);
+    const seq = (eff[0] as { seq: number }).seq;
+    bus.step(a, { type: "sent", now: bus.now, seq });
+    bus.step(a, { type: "sendFailed", now: bus.now, seq, error: 2 });
+    assertEquals(logs(a, /crit/), ["crit cpg_send_message failed: 2"]);
+    assertEquals(a.core.waiting, [1]); // not known as failed any more: still waiting
+  }
+});
