@@ -159,6 +159,14 @@ export interface CpgBusOptions {
    * "all" or "none".
    */
   departedDelivery?: "random" | "all" | "none";
+  /**
+   * What `mcast` on a handle that is not joined (never joined, leave requested or done) does:
+   * "not_exist" (default, cluster spec 2.2 item 7) returns `not_exist`; "drop" returns `ok` and
+   * the message vanishes, which is what corosync 2/3 does for a message that fits one IPC
+   * buffer (libcpg sends it with `qb_ipcc_sendv` and reads no reply; the server only logs
+   * `can't mcast to group`); only fragmented (large) messages get CS_ERR_NOT_EXIST back.
+   */
+  unjoinedMcast?: "not_exist" | "drop";
   /** Receives one line per bus action (for debugging a seed). */
   trace?: (line: string) => void;
 }
@@ -266,7 +274,11 @@ export class CpgHandle extends SimConnection {
     super(bus, process);
   }
 
-  /** `cpg_join`: ok (the join confchg follows), exist, busy (leave pending), library, bad_handle. */
+  /**
+   * `cpg_join`: ok (the join confchg follows), exist (joined or joining; or another handle of
+   * the process is in the group), busy (leave pending), try_again (a finalized handle of the
+   * process has not left yet; or injected), library, bad_handle.
+   */
   join(name: string | Uint8Array): CsResult {
     const pre = this.precheck();
     if (pre) return pre;
@@ -279,6 +291,9 @@ export class CpgHandle extends SimConnection {
         return "exist"; // corosync refuses the same process twice in a group
       }
     }
+    // the same process is still a member through a finalized handle whose PROCDOWN is not yet
+    // ordered: corosync answers TRY_AGAIN (its "not yet delivered leave" check)
+    if (this.bus.stillMember(this, key)) return "try_again";
     if (this.bus.takeInjected(this.nodeid, "join")) return "try_again";
     this.state = "joining";
     this.group = group;
@@ -300,13 +315,15 @@ export class CpgHandle extends SimConnection {
 
   /**
    * `cpg_mcast_joined(CPG_TYPE_AGREED)`: ok (queued; delivered to every member, self included),
-   * try_again (flow control: nothing sent), not_exist (not joined), library, bad_handle. The
-   * bytes are copied.
+   * try_again (flow control: nothing sent), not_exist (not joined; see option `unjoinedMcast`),
+   * library, bad_handle. The bytes are copied.
    */
   mcast(bytes: Uint8Array): CsResult {
     const pre = this.precheck();
     if (pre) return pre;
-    if (this.state === "unjoined" || this.state === "leaving") return "not_exist";
+    if (this.state === "unjoined" || this.state === "leaving") {
+      return this.bus.unjoinedMcastResult(this);
+    }
     if (this.bus.takeInjected(this.nodeid, "mcast") || this.bus.randomTryAgain()) {
       return "try_again";
     }
@@ -426,7 +443,12 @@ export class CpgBus {
   private readonly ringListeners: ((changed: number[]) => void)[] = [];
 
   constructor(opts: CpgBusOptions) {
-    this.opts = { tryAgainRate: 0, departedDelivery: "random", ...opts };
+    this.opts = {
+      tryAgainRate: 0,
+      departedDelivery: "random",
+      unjoinedMcast: "not_exist",
+      ...opts,
+    };
     this.rng = prng(opts.seed);
   }
 
@@ -647,6 +669,19 @@ export class CpgBus {
       return true;
     }
     return false;
+  }
+
+  /** @internal the result of `mcast` on a handle that is not joined (option `unjoinedMcast`). */
+  unjoinedMcastResult(h: CpgHandle): CsResult {
+    if (this.opts.unjoinedMcast === "not_exist") return "not_exist";
+    this.trace(`drop mcast of unjoined ${h.nodeid}/${h.pid}`);
+    return "ok";
+  }
+
+  /** @internal whether another handle of `h`'s process is a member of group `key` in its ring. */
+  stillMember(h: CpgHandle, key: string): boolean {
+    const view = this.node(h.nodeid).ring?.views.get(key);
+    return !!view && view.members.some((m) => m !== h && m.process === h.process);
   }
 
   /** @internal */

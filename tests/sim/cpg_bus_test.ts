@@ -7,6 +7,7 @@
 
 import { assert, assertEquals } from "../unit/assert.ts";
 import { CpgBus, type CpgConfchg, type CpgHandle, type SimProcess } from "./cpg_bus.ts";
+import { type QuorumHandle, type QuorumNotification, SimQuorum } from "./quorum.ts";
 import { checkCpgInvariants, pidKey, type RecHandle, Recorder } from "./cpg_recorder.ts";
 
 const enc = new TextEncoder();
@@ -92,6 +93,40 @@ Deno.test("libcpg results: not_exist before join and after leave, exist, busy, b
   assertEquals(a.h.finalize(), "ok");
   assertEquals(a.h.finalize(), "bad_handle");
   assertEquals(a.h.mcast(enc.encode("x")), "bad_handle");
+});
+
+Deno.test("join right after finalize: try_again until the old handle's PROCDOWN is ordered", () => {
+  const bus = cluster(2);
+  const p = bus.spawn(1);
+  const a = open(p);
+  const b = open(bus.spawn(2));
+  a.h.join("g");
+  b.h.join("g");
+  bus.runUntilQuiet();
+  a.h.finalize();
+  const a2 = open(p);
+  assertEquals(a2.h.join("g"), "try_again");
+  bus.runUntilQuiet();
+  assertEquals(b.log.at(-1), "confchg [2/1200] left [1/1100:PROCDOWN] joined []");
+  assertEquals(a2.h.join("g"), "ok");
+  bus.runUntilQuiet();
+  assertEquals(b.log.at(-1), "confchg [1/1100,2/1200] left [] joined [1/1100:JOIN]");
+});
+
+Deno.test("unjoinedMcast 'drop': an unjoined mcast says ok and vanishes (corosync 3)", () => {
+  const bus = cluster(1, 1, { unjoinedMcast: "drop" });
+  const a = open(bus.spawn(1));
+  const b = open(bus.spawn(1));
+  b.h.join("g");
+  bus.runUntilQuiet();
+  assertEquals(a.h.mcast(enc.encode("x")), "ok");
+  b.h.leave();
+  assertEquals(b.h.mcast(enc.encode("y")), "ok");
+  bus.runUntilQuiet();
+  assertEquals(b.log, [
+    "confchg [1/1101] left [] joined [1/1101:JOIN]",
+    "confchg [] left [1/1101:LEAVE] joined []",
+  ]);
 });
 
 Deno.test("group names are bytes: a trailing NUL makes another group", () => {
@@ -300,7 +335,27 @@ export function runRandom(seed: number, trace?: string[]): string[] {
   const rec = new Recorder(bus);
   const errors: string[] = [];
   const groups = ["g", "h"];
+  // every process also tracks quorum (re-opened after a transport loss)
+  const quorum = new SimQuorum(bus);
+  const qlog = new Map<SimProcess, { h: QuorumHandle; seen: QuorumNotification[] }>();
+  const trackQuorum = (p: SimProcess) => {
+    const cur = qlog.get(p);
+    if (cur && !cur.h.lost) return;
+    if (cur) cur.h.finalize();
+    const seen: QuorumNotification[] = [];
+    const h = quorum.initialize(p, {
+      onNotify: (n) => {
+        const last = seen.at(-1);
+        if (last && last.ringSeq > n.ringSeq) errors.push(`quorum ${pidKey(p)}: ring id went back`);
+        seen.push(n);
+      },
+    });
+    if (typeof h === "string") return;
+    h.trackStart();
+    qlog.set(p, { h, seen });
+  };
   const openOn = (p: SimProcess) => {
+    trackQuorum(p);
     const h = rec.open(p);
     if (h) h.join(r.pick(groups));
     return h;
@@ -335,8 +390,17 @@ export function runRandom(seed: number, trace?: string[]): string[] {
         o !== h && o.handle.process === h.handle.process && !o.handle.closed &&
         !o.handle.lost && o.handle.state !== "unjoined" && dec.decode(o.handle.group!) === g
       ); // corosync refuses one process twice in a group
+      const closedTwin = rec.handles.some((o) =>
+        o !== h && o.handle.process === h.handle.process && o.handle.closed && o.group === g
+      ); // its PROCDOWN may be pending: try_again
       const res = h.join(g);
-      const want = h.handle.lost ? ["library"] : dup ? ["exist", "busy"] : ["ok", "busy"];
+      const want = h.handle.lost
+        ? ["library"]
+        : dup
+        ? ["exist", "busy"]
+        : closedTwin
+        ? ["ok", "busy", "try_again"]
+        : ["ok", "busy"];
       if (!want.includes(res)) errors.push(`join ${h.who}: ${res}, expected ${want}`);
     } else if (x < 0.7) {
       const h = pickLive();
@@ -388,7 +452,16 @@ export function runRandom(seed: number, trace?: string[]): string[] {
   // traffic after the final merge must reach every member again
   for (const h of live()) if (h.joinedByApp) h.mcast();
   bus.runUntilQuiet();
+  for (const p of alive()) trackQuorum(p);
+  bus.runUntilQuiet();
   errors.push(...checkCpgInvariants(rec, true));
+  for (const [p, { h, seen }] of qlog) {
+    if (!p.alive || h.closed) continue;
+    const last = seen.at(-1);
+    if (!last || !last.quorate || last.members.join() !== nodes.join()) {
+      errors.push(`quorum ${pidKey(p)}: last notification ${JSON.stringify(last)}`);
+    }
+  }
   const delivered = rec.handles.reduce((n, h) => n + h.log.length, 0);
   if (delivered === 0) errors.push("nothing recorded");
   return errors;
