@@ -203,6 +203,12 @@ export class SimConnection {
   lost = false;
   /** Finalized by the process, or the process died: no more events. */
   closed = false;
+  /**
+   * While true, {@linkcode CpgBus.step} does not dispatch this connection (its events wait; the
+   * harness may still call {@linkcode SimConnection.dispatchOne}). Models a process that is busy
+   * or blocked, e.g. in C's TRY_AGAIN retry loop (spec 2.6) with `bus.schedule` for the retries.
+   */
+  paused = false;
 
   constructor(readonly bus: CpgBus, readonly process: SimProcess) {
     bus.registerConnection(this);
@@ -594,7 +600,8 @@ export class CpgBus {
     };
   }
 
-  /** Nothing queued anywhere: no request to order, no event to dispatch, no timer. */
+  /** Nothing queued anywhere: no request to order, no event to dispatch, no timer (events of
+   * paused connections do not count). */
   isQuiet(): boolean {
     return this.candidates().length === 0 && this.timers.length === 0;
   }
@@ -737,7 +744,7 @@ export class CpgBus {
   private candidates(): (SimNode | SimConnection)[] {
     const out: (SimNode | SimConnection)[] = [];
     for (const n of this.nodes.values()) if (n.up && n.queue.length > 0) out.push(n);
-    for (const c of this.connections) if (c.pending() > 0) out.push(c);
+    for (const c of this.connections) if (c.pending() > 0 && !c.paused) out.push(c);
     return out;
   }
 

@@ -321,6 +321,36 @@ Deno.test("virtual time: steps advance the clock; timers fire in order; same see
   assertEquals(traces[0], traces[1]);
 });
 
+Deno.test("a paused connection keeps its events until resumed (a blocked retry loop)", () => {
+  const bus = cluster(2);
+  const a = open(bus.spawn(1));
+  const b = open(bus.spawn(2));
+  a.h.join("g");
+  b.h.join("g");
+  bus.runUntilQuiet();
+  // node 1 is stuck in C's TRY_AGAIN loop: 3 attempts 100 ms apart, dispatching nothing
+  bus.injectTryAgain(1, 2);
+  b.h.mcast(enc.encode("meanwhile"));
+  a.h.paused = true;
+  const attempt = (n: number) => {
+    const res = a.h.mcast(enc.encode("retried"));
+    if (res === "try_again") bus.schedule(100, () => attempt(n + 1));
+    else {
+      a.log.push(`sent after ${n} attempts at ${bus.now}`);
+      a.h.paused = false;
+    }
+  };
+  const start = bus.now;
+  attempt(1);
+  const before = a.log.length;
+  bus.runUntilQuiet();
+  assertEquals(a.log.slice(before), [
+    `sent after 3 attempts at ${start + 200}`,
+    "msg 2/1200 meanwhile",
+    "msg 1/1100 retried",
+  ]);
+});
+
 // ---- random runs ---------------------------------------------------------------------------
 
 /** One random run; returns the invariant violations. */
