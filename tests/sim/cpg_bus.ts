@@ -29,7 +29,9 @@
  * - a merge reports every returning process in its own confchg (reason NODEUP), one after the
  *   other, at each side of the merge;
  * - `mcast` from a handle that is not joined (never joined, leave requested or done) returns
- *   `not_exist`; `join` on a joined (or joining) handle returns `exist`.
+ *   `not_exist` (or, with option `unjoinedMcast: "drop"`, `ok` and nothing is sent: what
+ *   corosync 2/3 really does for messages that need no fragmentation); `join` on a joined (or
+ *   joining) handle returns `exist`.
  *
  * Ordering choices (corosync's, where it has one):
  * - member, left and joined lists are sorted by (nodeid, pid) ascending: corosync's cpg service
