@@ -1,0 +1,282 @@
+/**
+ * The cluster simulator (tests/sim/cluster.ts): scripted scenarios of spec section 13 and
+ * seeded random runs (3-5 nodes; partitions, merges, daemon and node crashes with restarts,
+ * corosync stops and starts, TRY_AGAIN, lowered expected votes; random ops from every node)
+ * checked at every quiescent point by `SimCluster.check`.
+ *
+ * `SEED=<n>` replays one seed (its log printed on failure), `SEEDS=<n>` runs n seeds,
+ * `PMXCFS_SOAK=1` runs 20,000.
+ */
+import { assert, assertEquals } from "../unit/assert.ts";
+import { SimCluster, type SimStats } from "./cluster.ts";
+import { prng } from "../unit/prng.ts";
+import { Mode } from "../../src/dfsm/types.ts";
+import { Errno } from "../../src/util/errno.ts";
+import type { Op } from "../../src/memdb/op.ts";
+
+const DIRS = ["a", "a/b", "c", "nodes", "nodes/n1", "nodes/n2", "priv", "priv/lock"];
+const NAMES = ["x", "y", "z.cfg", "100.conf"];
+const GUEST = ["nodes/n1/qemu-server", "nodes/n2/qemu-server", "nodes/n1/lxc", "nodes/n2/lxc"];
+const SKELETON = [...DIRS, ...GUEST];
+
+/** A random op over a small collision-rich namespace (as tests/unit/random_ops.ts). */
+function randomOp(c: SimCluster, r: ReturnType<typeof prng>, now: number): Op {
+  const path = () => {
+    const roll = r.int(10);
+    if (roll < 4) return `${r.pick(GUEST)}/${100 + r.int(4)}.conf`;
+    if (roll < 5) return `priv/lock/L${r.int(3)}`;
+    if (roll < 7) return r.pick(SKELETON);
+    return `${r.pick(SKELETON)}/${r.pick(NAMES)}`;
+  };
+  const p = path();
+  const kind = r.int(16);
+  if (kind < 2) return { type: "mkdir", path: p };
+  if (kind < 4) return { type: "create", path: p };
+  if (kind < 8) {
+    const big = r.int(50) === 0;
+    const off = big ? 1048576 - r.int(3000) : r.int(3000);
+    return c.taggedWrite(p, off, 8 + r.int(big ? 6000 : 500), r.int(3) === 0);
+  }
+  if (kind < 9) {
+    return { type: "write", path: p, offset: r.int(4000), data: new Uint8Array(), truncate: true };
+  }
+  if (kind < 10) return { type: "mtime", path: p, mtime: Math.floor(now) - r.int(100) };
+  if (kind < 12) return { type: "delete", path: p };
+  if (kind < 15) return { type: "rename", path: p, to: path() };
+  return { type: "unlockRequest", path: p };
+}
+
+interface RunResult {
+  problems: string[];
+  stats: SimStats;
+  logs: string;
+}
+
+/** One seeded random run; returns the problems found at the quiescent points. */
+function randomRun(seed: number, trace?: (l: string) => void): RunResult {
+  const r = prng(seed);
+  const n = 3 + r.int(3);
+  const tryAgainRate = r.int(3) === 0 ? 0.05 : 0;
+  const c = new SimCluster({ seed, nodes: n, tryAgainRate, trace });
+  const problems: string[] = [];
+  const at = (what: string) => {
+    for (const p of c.check()) problems.push(`${what} (t=${c.bus.now}): ${p}`);
+  };
+  try {
+    c.runUntilQuiet();
+    at("start");
+    for (const d of SKELETON) c.op(1, { type: "mkdir", path: d });
+    c.runUntilQuiet();
+    at("skeleton");
+    const rounds = 4 + r.int(5);
+    const crashed = new Set<number>();
+    const coroDown = new Set<number>();
+    for (let round = 0; round < rounds && problems.length === 0; round++) {
+      const ids = c.nodes.map((x) => x.id);
+      // a fault (or none)
+      const f = r.int(10);
+      if (f === 0) {
+        const cut = 1 + r.int(n - 1);
+        const shuffled = [...ids].sort(() => r.next() - 0.5);
+        c.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      } else if (f === 1) c.heal();
+      else if (f === 2) {
+        const k = r.pick(ids);
+        const whole = r.int(2) === 0;
+        c.crash(k, { node: whole });
+        crashed.add(k);
+        if (whole) coroDown.add(k);
+      } else if (f === 3 && crashed.size) {
+        const k = r.pick([...crashed]);
+        c.restart(k, { corosync: r.int(2) === 0 });
+        crashed.delete(k);
+      } else if (f === 4) {
+        const k = r.pick(ids);
+        c.stopCorosync(k);
+        coroDown.add(k);
+      } else if (f === 5 && coroDown.size) {
+        const k = r.pick([...coroDown]);
+        c.startCorosync(k);
+        coroDown.delete(k);
+      } else if (f === 6) {
+        c.injectTryAgain(r.pick(ids), 1 + r.int(150));
+      } else if (f === 7 && r.int(3) === 0) {
+        c.setExpectedVotes(r.int(2) === 0 ? 1 + r.int(2) : undefined);
+      }
+      // random ops interleaved with bus steps
+      const nops = r.int(8);
+      for (let i = 0; i < nops; i++) {
+        const k = r.pick(ids);
+        if (!c.node(k).alive) continue;
+        c.op(k, randomOp(c, r, c.clock(k)));
+        c.run(r.int(40));
+      }
+      if (r.int(2) === 0) {
+        c.runUntilQuiet();
+        at(`round ${round}`);
+      } else c.run(r.int(300));
+    }
+    // heal everything and check the converged cluster
+    c.heal();
+    c.setExpectedVotes(undefined);
+    for (const x of c.nodes) {
+      if (!c.bus.corosyncUp(x.id)) c.startCorosync(x.id);
+      if (!x.alive) c.restart(x.id);
+    }
+    c.runUntilQuiet();
+    at("end");
+    if (!c.connected()) problems.push("end: not connected");
+    return {
+      problems,
+      stats: c.stats,
+      logs: c.nodes.map((x) => `--- node ${x.id}\n${x.logs.join("\n")}`).join("\n"),
+    };
+  } catch (e) {
+    problems.push(`exception: ${(e as Error).stack ?? e}`);
+    return {
+      problems,
+      stats: c.stats,
+      logs: c.nodes.map((x) => `--- node ${x.id}\n${x.logs.join("\n")}`).join("\n"),
+    };
+  } finally {
+    c.close();
+  }
+}
+
+// ---- scripted scenarios ---------------------------------------------------------------------
+
+Deno.test("three nodes start, sync, and replicate an op with its errno", () => {
+  using c = new SimCluster({ seed: 1, nodes: 3 });
+  c.runUntilQuiet();
+  assertEquals(c.nodes.map((n) => n.mode), [Mode.SYNCED, Mode.SYNCED, Mode.SYNCED]);
+  assertEquals(c.errnoOf(2, { type: "mkdir", path: "nodes" }), 0);
+  assertEquals(c.errnoOf(3, { type: "mkdir", path: "nodes" }), Errno.EEXIST);
+  assertEquals(c.errnoOf(1, { type: "create", path: "nodes/f" }), 0);
+  assertEquals(c.errnoOf(3, c.taggedWrite("nodes/f", 0, 100)), 0);
+  assertEquals(new Set(c.checksums().values()).size, 1);
+  assertEquals(c.check(), []);
+  assert(c.logs(1).includes("[dcdb] notice: all data is up to date"));
+});
+
+Deno.test("without quorum: EACCES, nothing sent; the minority catches up after the merge", () => {
+  using c = new SimCluster({ seed: 2, nodes: 3 });
+  c.runUntilQuiet();
+  c.partition([[1, 2], [3]]);
+  c.runUntilQuiet();
+  assertEquals(c.errnoOf(3, { type: "mkdir", path: "x" }), Errno.EACCES);
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "y" }), 0);
+  assertEquals(c.check(), []);
+  c.heal();
+  c.runUntilQuiet();
+  assertEquals(c.check(), []);
+  assert(c.node(3).db.memdb.lookup("y"));
+  assert(!c.node(1).db.memdb.lookup("x"));
+});
+
+Deno.test("a write ordered while the node already lost quorum is rejected: EPERM, then the node resyncs", () => {
+  using c = new SimCluster({ seed: 3, nodes: 3 });
+  c.runUntilQuiet();
+  c.partition([[1, 2], [3]]);
+  // node 3 has not dispatched its quorum notification yet: it sends; the delivery may see it
+  const r = c.op(3, { type: "mkdir", path: "x" });
+  c.runUntilQuiet();
+  assert(r.errno === 0 || r.errno === Errno.EPERM, `errno ${r.errno}`);
+  c.heal();
+  c.runUntilQuiet();
+  assertEquals(c.check(), []);
+});
+
+Deno.test("a daemon crash and restart: new pid, database reopened, synced again", () => {
+  using c = new SimCluster({ seed: 4, nodes: 3 });
+  c.runUntilQuiet();
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "a" }), 0);
+  const pid = c.node(2).process!.pid;
+  c.crash(2);
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "b" }), 0);
+  c.restart(2);
+  c.runUntilQuiet();
+  assert(c.node(2).process!.pid !== pid);
+  assert(c.node(2).db.memdb.lookup("b"));
+  assertEquals(c.check(), []);
+});
+
+Deno.test("corosync dies under a node: waiting callers get EBUSY, re-initialisation once it is back", () => {
+  using c = new SimCluster({ seed: 5, nodes: 3 });
+  c.runUntilQuiet();
+  const r = c.op(2, { type: "mkdir", path: "a" });
+  c.stopCorosync(2);
+  c.runUntilQuiet();
+  assertEquals(r.errno, Errno.EBUSY);
+  assertEquals(c.errnoOf(2, { type: "mkdir", path: "b" }), Errno.EACCES);
+  c.startCorosync(2);
+  c.runUntilQuiet();
+  assertEquals(c.node(2).mode, Mode.SYNCED);
+  assertEquals(c.check(), []);
+});
+
+Deno.test("TRY_AGAIN: retried every 100 ms; 100 of them: EBUSY, nothing applied", () => {
+  using c = new SimCluster({ seed: 6, nodes: 3 });
+  c.runUntilQuiet();
+  c.injectTryAgain(1, 5);
+  const t0 = c.bus.now;
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "a" }), 0);
+  assert(c.bus.now - t0 >= 500);
+  c.injectTryAgain(1, 100);
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "b" }), Errno.EBUSY);
+  assert(!c.node(2).db.memdb.lookup("b"));
+  assert(c.logs(1).some((l) => l.includes("cpg_send_message retried 100 times")));
+  assertEquals(c.check(), []);
+});
+
+Deno.test("split brain (C1): both sides quorate, the higher version wins, the other side's writes are lost and logged", () => {
+  using c = new SimCluster({ seed: 7, nodes: 4 });
+  c.runUntilQuiet();
+  assertEquals(c.errnoOf(1, { type: "mkdir", path: "d" }), 0);
+  assertEquals(c.errnoOf(1, { type: "create", path: "d/f" }), 0);
+  c.setExpectedVotes(2);
+  c.partition([[1, 2], [3, 4]]);
+  c.runUntilQuiet();
+  assertEquals(c.errnoOf(1, c.taggedWrite("d/f", 0, 10)), 0);
+  assertEquals(c.errnoOf(3, c.taggedWrite("d/f", 0, 10)), 0);
+  assertEquals(c.errnoOf(3, { type: "mkdir", path: "e" }), 0);
+  c.heal();
+  c.setExpectedVotes(undefined);
+  c.runUntilQuiet();
+  assertEquals(c.check(), []);
+  assertEquals(c.stats.lostSplitBrain, 1);
+  assert(c.logs(1).some((l) => l.includes("resync replaces local 'd/f'")));
+});
+
+Deno.test("the verification timer runs without disturbing a synced cluster", () => {
+  using c = new SimCluster({ seed: 8, nodes: 3 });
+  c.runUntilQuiet();
+  assertEquals(c.errnoOf(2, { type: "mkdir", path: "a" }), 0);
+  c.verify();
+  c.runUntilQuiet();
+  assertEquals(c.check(), []);
+  assertEquals(c.nodes.map((n) => n.mode), [Mode.SYNCED, Mode.SYNCED, Mode.SYNCED]);
+});
+
+// ---- random runs ----------------------------------------------------------------------------
+
+const one = Deno.env.get("SEED");
+const count = Deno.env.get("PMXCFS_SOAK") ? 20_000 : Number(Deno.env.get("SEEDS") ?? 300);
+
+Deno.test(`random cluster runs (${one ? `seed ${one}` : `${count} seeds`}, 3-5 nodes)`, () => {
+  const seeds = one ? [Number(one)] : Array.from({ length: count }, (_, i) => i + 1);
+  const total: Record<string, number> = {};
+  const t0 = performance.now();
+  for (const seed of seeds) {
+    const res = randomRun(seed);
+    for (const [k, v] of Object.entries(res.stats)) total[k] = (total[k] ?? 0) + v;
+    if (res.problems.length) {
+      if (one) console.log(res.logs);
+      throw new Error(
+        `seed ${seed}: ${res.problems.slice(0, 5).join("\n")}\n` +
+          `replay: SEED=${seed} deno test -A tests/sim/cluster_test.ts`,
+      );
+    }
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`${seeds.length} seeds in ${secs} s: ${JSON.stringify(total)}`);
+});
