@@ -4,8 +4,8 @@
  * the adapter supplies (the simulator's CPG handle now, the libcpg adapter later).
  *
  * - **Outbox**: every `mcast` effect goes into one FIFO, handed to the transport in order.
- *   A TRY_AGAIN answer leaves that message and everything behind it queued; the adapter calls
- *   {@linkcode GroupDriver.flush} again after its retry delay (100 ms, spec 2.6;
+ *   A TRY_AGAIN answer leaves that message and everything behind it queued (later events do not
+ *   retry it early); the adapter calls {@linkcode GroupDriver.flush} again after its retry delay (100 ms, spec 2.6;
  *   {@linkcode GroupDriver.flush} returns `"retry"`). After `maxAttempts` TRY_AGAINs (100) or at
  *   the first other failure the message is dropped and `sendFailed{seq}` goes back into the
  *   core (which applies the consequence of 4.13); accepted messages are acknowledged with
@@ -93,6 +93,8 @@ export class GroupDriver {
   #lastInit: number | undefined;
   #draining = false;
   #flushing = false;
+  /** The head got TRY_AGAIN: only the adapter's next `flush()` (its retry timer) tries again. */
+  #backoff = false;
 
   constructor(core: Dfsm, transport: Transport, opts: GroupDriverOptions) {
     this.core = core;
@@ -144,7 +146,7 @@ export class GroupDriver {
     this.#failOutbox(CS.ERR_NOT_EXIST);
     this.#held = [];
     this.#step({ type: "initialised", now: this.#opts.now(), nodeid, pid }, true);
-    this.flush();
+    this.#pump();
   }
 
   /**
@@ -155,7 +157,7 @@ export class GroupDriver {
     this.#failOutbox(CS.ERR_LIBRARY);
     this.#held = [];
     this.#step({ type: "finalise", now: this.#opts.now() }, true);
-    this.flush();
+    this.#pump();
   }
 
   /** A confchg of the group (held back while the outbox holds messages of an event). */
@@ -171,7 +173,7 @@ export class GroupDriver {
   /** The verification timer (4.11). */
   timer(): void {
     this.#step({ type: "timer", now: this.#opts.now() }, true);
-    this.flush();
+    this.#pump();
   }
 
   /**
@@ -201,7 +203,7 @@ export class GroupDriver {
       },
       false,
     );
-    this.flush();
+    this.#pump();
     return ticket;
   }
 
@@ -211,6 +213,13 @@ export class GroupDriver {
    * are fed to the core once no message of an event is left.
    */
   flush(): FlushResult {
+    this.#backoff = false;
+    return this.#pump();
+  }
+
+  /** Hands over what can go now (nothing while the head waits for its retry). */
+  #pump(): FlushResult {
+    if (this.#backoff) return "retry";
     if (this.#flushing) return this.#outbox.length ? "retry" : "idle";
     this.#flushing = true;
     try {
@@ -261,6 +270,7 @@ export class GroupDriver {
           if (it.attempts % 10 === 0) {
             this.#log("notice", `cpg_send_message retry ${it.attempts}`);
           }
+          this.#backoff = true;
           return "retry";
         }
         this.#log("notice", `cpg_send_message retried ${it.attempts} times`);
@@ -287,12 +297,13 @@ export class GroupDriver {
       return;
     }
     this.#step({ ...ev, now: this.#opts.now() }, true);
-    this.flush();
+    this.#pump();
   }
 
   #failOutbox(error: number): void {
     const items = this.#outbox;
     this.#outbox = [];
+    this.#backoff = false;
     for (const it of items) {
       if (it.kind === "mcast") {
         this.#step({ type: "sendFailed", now: this.#opts.now(), seq: it.seq, error }, true);
