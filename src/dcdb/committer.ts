@@ -46,7 +46,7 @@ export function outcomeErrno(o: SendOutcome): number {
 /** {@linkcode Committer} over the database group (see the module documentation). */
 export class DcdbCommitter implements Committer {
   constructor(
-    private readonly driver: GroupDriver,
+    private readonly driver: Pick<GroupDriver, "send">,
     private readonly db: { readonly memdb: Memdb },
     private readonly opts: DcdbCommitterOptions,
   ) {}
