@@ -1,5 +1,5 @@
 /**
- * Fuzz: 20,000 random and mutated messages (the C capture's lines with flipped bytes,
+ * Fuzz: 20,000 (with `PMXCFS_SOAK=1`: 1,000,000) random and mutated messages (the C capture's lines with flipped bytes,
  * truncations, extensions, other types and versions) delivered to a core in every mode. The core
  * never throws; malformed input is logged and dropped, or leads to LEAVE / VERSION_ERROR as
  * spec 3.5 and 4.6 say.
@@ -12,7 +12,8 @@ import { Mode } from "../../src/dfsm/types.ts";
 import type { DfsmEffect, MemberId } from "../../src/dfsm/types.ts";
 
 const SEED = Number(Deno.env.get("DFSM_FUZZ_SEED") ?? 20261125);
-const TOTAL = 20_000;
+/** `PMXCFS_SOAK=1` (`deno task soak`) runs the long version. */
+const TOTAL = Deno.env.get("PMXCFS_SOAK") === "1" ? 1_000_000 : 20_000;
 
 interface Setup {
   bus: Bus;
