@@ -66,12 +66,33 @@ export function umask(mask: number): number {
 
 /** Points descriptors 0, 1 (and 2 when asked) at /dev/null. */
 export function detachStdio(alsoStderr: boolean): void {
+  const stdio = alsoStderr ? [0, 1, 2] : [0, 1];
+  // Deno keeps duplicates of the standard descriptors for Deno.stdout and friends: a
+  // supervisor reading our output (`pmxcfs | tail`) would wait for ever on those too.
+  const targets = new Set(stdio.map(fdTarget).filter((t) => t !== undefined));
+  const copies = openFds().filter((n) => n > 2 && targets.has(fdTarget(n)));
   const fd = libc().open(cstr("/dev/null"), O_RDWR, 0);
   if (fd < 0) return;
-  libc().dup2(fd, 0);
-  libc().dup2(fd, 1);
-  if (alsoStderr) libc().dup2(fd, 2);
+  for (const n of [...stdio, ...copies]) libc().dup2(fd, n);
   if (fd > 2) libc().close(fd);
+}
+
+/** What descriptor `fd` refers to (`pipe:[1234]`, a path...), or undefined. */
+function fdTarget(fd: number): string | undefined {
+  try {
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process's open descriptors. */
+function openFds(): number[] {
+  try {
+    return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name));
+  } catch {
+    return [];
+  }
 }
 
 /** The socket glibc's syslog() sends to. */

@@ -811,6 +811,22 @@ test("with syslog listening, the background daemon's lines (debug too) go there"
   assert(has(/^<30>.* pmxcfs\[\d+\]: \[main\] info: unmounted, exiting/), lines.join("\n"));
 });
 
+test("a background start in a pipeline lets the reader finish (no descriptor of it is kept)", async () => {
+  using data = dataDir();
+  const D = data.path;
+  const args = ["--mount", "mnt", "--data-dir", "data", "--run-dir", "run", "--nodename", "pve1"];
+  // `install.sh | tail` must end: the daemon keeps no copy of the starter's stdout or stderr.
+  const r = await nsScript(
+    `mount -t proc proc /proc; ${WAIT_MOUNTED}
+    cd ${shq(D)}
+    { ${CMD()} ${ARGS([...args, "--corosync-conf", "none.conf"])} 2>&1; echo "started=$?"; } |
+      { timeout 20 cat; echo "reader=$?"; }
+    waitm mnt && echo mounted; stopd "$(cat run/pmxcfs.pid)"`,
+  );
+  const out = r.stdout.trim().split("\n").filter((l) => /^(started|reader)=|^mounted$/.test(l));
+  assertEquals(out, ["started=0", "reader=0", "mounted"], r.stdout + r.stderr);
+});
+
 test("the background daemon runs in / with the relative paths it was given made absolute", async () => {
   using data = dataDir();
   const D = data.path;
