@@ -19,7 +19,7 @@
  *
  * | command | does | prints |
  * | --- | --- | --- |
- * | `add-nodes N [seed=S] [down=I,J]` | a {@linkcode SimCluster} of N nodes; `down` nodes crash (node and corosync) before anything runs | `ok` |
+ * | `add-nodes N [seed=S] [down=I]` | a {@linkcode SimCluster} of N nodes; `down` nodes crash (node and corosync) before anything runs (with two or more, the first crash's ring change may order the other's join: prefer `crash` + `stabilize`) | `ok` |
  * | `write N path "data" [offset=K] [notrunc] [nowait]` | a WRITE (whole-file by default: offset 0, truncate) | `ok` or the errno name |
  * | `mkdir N path`, `create N path`, `rm N path`, `mv N from to`, `mtime N path T` | that op through node N's committer | as `write` |
  * | `partition 1 2 \| 3`, `heal` | network partition / healed | `ok` |
