@@ -61,6 +61,9 @@ import { DcdbCommitter } from "../../src/dcdb/committer.ts";
 import { DcdbMsg, decodeFuseMessage, decodeUnlockMessage } from "../../src/dcdb/codec.ts";
 import { Database } from "../../src/store/database.ts";
 import type { Op } from "../../src/memdb/op.ts";
+import type { Memdb } from "../../src/memdb/memdb.ts";
+import { EntryType } from "../../src/memdb/entry.ts";
+import { guestTypeOfDir, isValidNodeName, vmidOfName } from "../../src/memdb/path.ts";
 
 /** The database group (spec 5.1). */
 export const DCDB_GROUP = "pve_dcdb_v1";
@@ -205,6 +208,39 @@ function epochKey(core: Dfsm): string {
   return `${e.nodeid}/${e.pid}/${e.counter}/${e.time}`;
 }
 
+/**
+ * Whether the node's VM list differs from the one a rebuild from its tree gives (storage spec
+ * 5.3: at open and after a resync). The list evolves by register/remove on ops (5.2), which
+ * can drift from the tree: deleting a DIRECTORY named like a VM config (`mkdir
+ * nodes/n1/lxc/101.conf`, then rmdir) drops the VMID "whatever node it was registered to";
+ * renaming a guest directory moves configs without touching the list. Nodes that rebuilt
+ * (resync, restart) and nodes that did not then answer EEXIST differently: replicas diverge.
+ */
+export function vmListDrifted(memdb: Memdb): boolean {
+  const want = new Map<number, string>();
+  const inodes = new Map<number, number>();
+  const nodes = memdb.lookup("nodes");
+  for (const node of nodes?.children?.values() ?? []) {
+    if (!node.children || !isValidNodeName(node.name)) continue;
+    for (const dir of node.children.values()) {
+      const type = guestTypeOfDir(dir.name);
+      if (!type || !dir.children) continue;
+      for (const f of dir.children.values()) {
+        const vmid = f.type === EntryType.File ? vmidOfName(f.name) : undefined;
+        if (vmid === undefined) continue;
+        const prev = inodes.get(vmid);
+        if (prev !== undefined && prev < f.inode) continue;
+        inodes.set(vmid, f.inode);
+        want.set(vmid, `${node.name}/${type}`);
+      }
+    }
+  }
+  const have = memdb.vmlist.vms;
+  if (have.size !== want.size) return true;
+  for (const [vmid, v] of have) if (want.get(vmid) !== `${v.node}/${v.type}`) return true;
+  return false;
+}
+
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
@@ -277,6 +313,8 @@ export interface SimStats {
   lostQuorumLag: number;
   /** Acknowledged writes that were acked while corosync said the node was not quorate. */
   ackedWithoutQuorum: number;
+  /** Applies after which a node's VM list differed from its tree's (see `vmListDrifted`). */
+  vmListDrifts: number;
 }
 
 /** See the module documentation. */
@@ -303,7 +341,10 @@ export class SimCluster {
     lostSplitBrain: 0,
     lostQuorumLag: 0,
     ackedWithoutQuorum: 0,
+    vmListDrifts: 0,
   };
+  /** A VM list drifted from its tree since the last all-synced check (see `vmListDrifted`). */
+  vmListDriftEra = false;
   /** Problems found outside `check` (stale-leader commits, exceptions in callbacks). */
   readonly problems: string[] = [];
   /** Two disjoint rings were quorate at once since the last all-synced check. */
@@ -575,7 +616,8 @@ export class SimCluster {
       if (sums.size > 1) {
         out.push(
           `ring ${ring}: synced members differ: ` +
-            synced.map((n) => `${n.id}=${hex(n.db.memdb.treeChecksum()).slice(0, 12)}`).join(" "),
+            synced.map((n) => `${n.id}=${hex(n.db.memdb.treeChecksum()).slice(0, 12)}`).join(" ") +
+            (this.vmListDriftEra ? " (after a VM list drift)" : ""),
         );
       }
     }
@@ -586,6 +628,9 @@ export class SimCluster {
     if (out.length) return out;
     for (const n of this.nodes) out.push(...this.checkAcked(n));
     if (out.length === 0 && !this.splitRings()) this.splitEra = false;
+    if (out.length === 0) {
+      this.vmListDriftEra = this.nodes.some((n) => vmListDrifted(n.db.memdb));
+    }
     return out;
   }
 
@@ -656,6 +701,12 @@ export class SimCluster {
     }
     n.lineage.push(e);
     n.lineageIds.add(id);
+    if (e.path.startsWith("nodes/") || e.to?.startsWith("nodes/") || e.path === "nodes") {
+      if (vmListDrifted(n.db.memdb)) {
+        this.stats.vmListDrifts++;
+        this.vmListDriftEra = true;
+      }
+    }
   }
 
   /** @internal a successful commit of a sync round at `n` (TracingApp). */
