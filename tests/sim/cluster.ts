@@ -87,6 +87,8 @@ export interface SimClusterOptions {
   holdUnsyncedSenders?: boolean;
   /** One line per bus action (debugging a seed). */
   trace?: (line: string) => void;
+  /** What an mcast of an unjoined handle does (see `CpgBusOptions`; corosync 2/3: "drop"). */
+  unjoinedMcast?: "not_exist" | "drop";
 }
 
 /** The result of an operation: `errno` once answered. */
@@ -356,6 +358,7 @@ export class SimCluster {
     this.bus = new CpgBus({
       seed: opts.seed,
       tryAgainRate: opts.tryAgainRate ?? 0,
+      unjoinedMcast: opts.unjoinedMcast ?? "not_exist",
       trace: opts.trace,
     });
     this.quorum = new SimQuorum(this.bus);

@@ -65,6 +65,7 @@ export function randomRun(seed: number, trace?: (l: string) => void): RunResult 
     tryAgainRate,
     trace,
     holdUnsyncedSenders: !cCompatible,
+    unjoinedMcast: seed % 3 === 2 ? "drop" : "not_exist",
   });
   const problems: string[] = [];
   let c4 = 0;
