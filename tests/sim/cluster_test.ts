@@ -94,9 +94,9 @@ export function randomRun(seed: number, trace?: (l: string) => void): RunResult 
     const rounds = 6 + r.int(10);
     const crashed = new Set<number>();
     const coroDown = new Set<number>();
-    for (let round = 0; round < rounds && problems.length === 0; round++) {
-      const ids = c.nodes.map((x) => x.id);
-      // a fault (or none)
+    const ids = c.nodes.map((x) => x.id);
+    /** One random fault (or none). */
+    const fault = () => {
       const f = r.int(10);
       if (f === 0) {
         const cut = 1 + r.int(n - 1);
@@ -130,6 +130,9 @@ export function randomRun(seed: number, trace?: (l: string) => void): RunResult 
       } else if (f === 7 && r.int(3) === 0) {
         c.setExpectedVotes(r.int(2) === 0 ? 1 + r.int(2) : undefined);
       }
+    };
+    for (let round = 0; round < rounds && problems.length === 0; round++) {
+      fault();
       // random ops interleaved with bus steps
       const nops = r.int(14);
       for (let i = 0; i < nops; i++) {
@@ -141,6 +144,7 @@ export function randomRun(seed: number, trace?: (l: string) => void): RunResult 
           c.op(k, [c.taggedWrite(p, 0, 20, true), c.taggedWrite(p, 20, 20)]);
         } else c.op(k, randomOp(c, r, c.clock(k)));
         if (r.int(3) > 0) c.run(r.int(25));
+        if (r.int(12) === 0) fault(); // with messages in flight
       }
       if (r.int(2) === 0) {
         c.runUntilQuiet();
