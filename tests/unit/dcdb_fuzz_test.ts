@@ -350,6 +350,15 @@ function checkDisk(n: Node, what: string): void {
   }
 }
 
+/** Whether the database application must reject this NORMAL message (spec 5.5). */
+function rejected(quorate: boolean, b: Uint8Array): boolean {
+  const subtype = b[2] | (b[3] << 8);
+  const payload = b.subarray(24);
+  if (subtype < DcdbMsg.Write || subtype > DcdbMsg.Unlock || !quorate) return true;
+  if (subtype >= DcdbMsg.UnlockRequest) return !decodeUnlockMessage(payload).ok;
+  return !decodeFuseMessage(subtype, payload).ok;
+}
+
 const MODES: Mode[] = [Mode.START, Mode.START_SYNC, Mode.SYNCED, Mode.UPDATE];
 
 function randomMessage(rnd: Rnd, t: Node): Uint8Array {
@@ -425,6 +434,7 @@ Deno.test(`fuzz: ${TOTAL} random and mutated messages into Dfsm + DcdbApp over a
   let since = 0;
   let rounds = 0;
   let resets = 0;
+  let rejects = 0;
   const freshPair = () => {
     const pair = [freshDb(T - 100), freshDb(T - 100)];
     BASE.forEach((op, i) => {
@@ -481,6 +491,15 @@ Deno.test(`fuzz: ${TOTAL} random and mutated messages into Dfsm + DcdbApp over a
       if (b.length < 16) assertEquals(after, Mode.LEAVE, `iteration ${i}: short message`);
       else if (version > 1) assertEquals(after, Mode.VERSION_ERROR, `iteration ${i}: newer`);
       else if (version < 1) assertEquals(after, before, `iteration ${i}: older is dropped`);
+      else if (
+        before === Mode.SYNCED && b.length >= 24 && b[0] === 0 && b[1] === 0 &&
+        t.core.members.some((m) => m.nodeid === from.nodeid && m.pid === from.pid) &&
+        rejected(t.quorate, b)
+      ) {
+        // spec 5.5: a malformed, unknown or unquorate NORMAL is rejected: the group leaves
+        assertEquals(after, Mode.LEAVE, `iteration ${i}: rejected NORMAL`);
+        rejects++;
+      }
       if (after !== before && after >= 128) {
         assert(
           eff.some((e) => e.type === "log" && e.level === "crit"),
@@ -507,8 +526,9 @@ Deno.test(`fuzz: ${TOTAL} random and mutated messages into Dfsm + DcdbApp over a
   }
   // a good share of the generated messages really changed the tree (and were persisted)
   assert(applied > TOTAL / 100, `only ${applied} applied`);
+  assert(rejects > TOTAL / 1000, `only ${rejects} rejected NORMAL messages checked`);
   console.log(
-    `${rounds} setups, ${resets} fresh databases, ${applied} messages changed the tree, outcomes ${
+    `${rounds} setups, ${resets} fresh databases, ${rejects} rejects, ${applied} messages changed the tree, outcomes ${
       JSON.stringify(outcomes)
     }`,
   );
