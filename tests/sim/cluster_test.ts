@@ -100,11 +100,7 @@ export function randomRun(seed: number, trace?: (l: string) => void): RunResult 
       const f = r.int(10);
       if (f === 0) {
         const cut = 1 + r.int(n - 1);
-        const shuffled = [...ids]; // Fisher-Yates (a random sort comparator is not replayable)
-        for (let i = shuffled.length - 1; i > 0; i--) {
-          const j = r.int(i + 1);
-          [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-        }
+        const shuffled = r.shuffle(ids);
         c.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       } else if (f === 1) c.heal();
       else if (f === 2) {

@@ -454,7 +454,7 @@ export function runRandom(seed: number, trace?: string[]): string[] {
         openOn(h.handle.process);
       }
     } else if (x < 0.86) {
-      const shuffled = [...nodes].sort(() => r.next() - 0.5);
+      const shuffled = r.shuffle(nodes);
       const cut = 1 + r.int(shuffled.length - 1);
       const sets = r.next() < 0.7
         ? [shuffled.slice(0, cut), shuffled.slice(cut)]

@@ -12,5 +12,14 @@ export function prng(seed: number) {
     next,
     int: (n: number) => Math.floor(next() * n),
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
+    /** A shuffled copy (Fisher-Yates: a random sort comparator is not replayable). */
+    shuffle<T>(xs: readonly T[]): T[] {
+      const out = [...xs];
+      for (let i = out.length - 1; i > 0; i--) {
+        const j = Math.floor(next() * (i + 1));
+        [out[i], out[j]] = [out[j], out[i]];
+      }
+      return out;
+    },
   };
 }
