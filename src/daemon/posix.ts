@@ -69,7 +69,8 @@ export function detachStdio(alsoStderr: boolean): void {
   const stdio = alsoStderr ? [0, 1, 2] : [0, 1];
   // Deno keeps duplicates of the standard descriptors for Deno.stdout and friends: a
   // supervisor reading our output (`pmxcfs | tail`) would wait for ever on those too.
-  const targets = new Set(stdio.map(fdTarget).filter((t) => t !== undefined));
+  const targets = new Set(stdio.map(fdTarget));
+  targets.delete(undefined);
   const copies = openFds().filter((n) => n > 2 && targets.has(fdTarget(n)));
   const fd = libc().open(cstr("/dev/null"), O_RDWR, 0);
   if (fd < 0) return;
