@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { freshDb } from "./helpers.ts";
+import { HandBus } from "./dcdb_fakes.ts";
 import { Dfsm } from "../../src/dfsm/dfsm.ts";
 import { DcdbApp } from "../../src/dcdb/dcdb_app.ts";
 import { senderMessages } from "../../src/dcdb/apply.ts";
@@ -32,17 +33,15 @@ interface Node {
   [Symbol.dispose](): void;
 }
 
-class Bus {
-  members: Node[] = [];
-  queue: ({ from: Node; bytes: Uint8Array } | { join: Node })[] = [];
-  now = T;
+class Bus extends HandBus<Node> {
+  constructor() {
+    super(T);
+  }
 
-  step(n: Node, ev: DfsmEvent): void {
-    for (const e of n.core.step(ev) as DfsmEffect[]) {
-      if (e.type === "mcast") {
-        n.mcasts.push(e.bytes);
-        this.queue.push({ from: n, bytes: e.bytes });
-      } else if (e.type === "complete") n.done.set(e.ticket, e.outcome);
+  protected override effects(n: Node, eff: DfsmEffect[]): void {
+    for (const e of eff) {
+      if (e.type === "mcast") n.mcasts.push(e.bytes);
+      else if (e.type === "complete") n.done.set(e.ticket, e.outcome);
       else if (e.type === "log") n.logs.push(`${e.level}: ${e.text}`);
     }
   }
@@ -68,41 +67,9 @@ class Bus {
     return n;
   }
 
-  join(n: Node): void {
-    this.queue.push({ join: n });
-  }
-
   send(n: Node, op: FuseOp, ticket: number): void {
     const { subtype, payload } = encodeFuseMessage(op);
     this.step(n, { type: "send", now: this.now, subtype, payload, ticket, preset: -Errno.EBUSY });
-  }
-
-  /** Processes one queued item; false when the queue is empty. */
-  deliverOne(): boolean {
-    const it = this.queue.shift();
-    if (!it) return false;
-    if ("join" in it) {
-      this.members.push(it.join);
-      const members = this.members.map((m) => ({ ...m.id }));
-      for (const m of [...this.members]) {
-        this.step(m, { type: "confchg", now: this.now, members, left: [], joined: [it.join.id] });
-      }
-    } else if (this.members.includes(it.from)) {
-      for (const m of [...this.members]) {
-        this.step(m, {
-          type: "delivered",
-          now: this.now,
-          from: { ...it.from.id },
-          bytes: it.bytes,
-        });
-      }
-    }
-    return true;
-  }
-
-  run(): void {
-    for (let i = 0; i < 10000; i++) if (!this.deliverOne()) return;
-    throw new Error("bus did not settle");
   }
 }
 

@@ -15,6 +15,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { freshDb } from "./helpers.ts";
+import { HandBus } from "./dcdb_fakes.ts";
 import { allCaptureLines } from "./dfsm_fixtures.ts";
 import { prng } from "./prng.ts";
 import { Dfsm } from "../../src/dfsm/dfsm.ts";
@@ -215,16 +216,10 @@ interface Node {
   quorate: boolean;
 }
 
-/** A hand-driven bus: total order, self delivery, confchgs at a position of the stream. */
-class Bus {
-  members: Node[] = [];
-  queue: ({ from: Node; bytes: Uint8Array } | { join: Node })[] = [];
-  now = T;
-
-  step(n: Node, ev: DfsmEvent): DfsmEffect[] {
-    const eff = n.core.step(ev);
-    for (const e of eff) if (e.type === "mcast") this.queue.push({ from: n, bytes: e.bytes });
-    return eff;
+/** The bus of these tests: fresh cores over existing databases. */
+class Bus extends HandBus<Node> {
+  constructor() {
+    super(T);
   }
 
   /** A fresh core (and app) over an existing database: a restarted daemon. */
@@ -241,37 +236,6 @@ class Bus {
     n.core = new Dfsm(DCDB, n.app);
     this.step(n, { type: "initialised", now: this.now, nodeid, pid: id.pid });
     return n;
-  }
-
-  join(n: Node): void {
-    this.queue.push({ join: n });
-  }
-
-  deliverOne(): boolean {
-    const it = this.queue.shift();
-    if (!it) return false;
-    if ("join" in it) {
-      this.members.push(it.join);
-      const members = this.members.map((m) => ({ ...m.id }));
-      for (const m of [...this.members]) {
-        this.step(m, { type: "confchg", now: this.now, members, left: [], joined: [it.join.id] });
-      }
-    } else if (this.members.includes(it.from)) {
-      for (const m of [...this.members]) {
-        this.step(m, {
-          type: "delivered",
-          now: this.now,
-          from: { ...it.from.id },
-          bytes: it.bytes,
-        });
-      }
-    }
-    return true;
-  }
-
-  run(): void {
-    for (let i = 0; i < 10000; i++) if (!this.deliverOne()) return;
-    throw new Error("bus did not settle");
   }
 }
 
