@@ -58,6 +58,14 @@ export interface Stamp {
   now?: number;
 }
 
+/** A VM config found in the tree: its node, guest type, inode and path. */
+export interface VmFound {
+  node: string;
+  type: GuestType;
+  inode: number;
+  path: string;
+}
+
 /** A file's state before a write (see `Memdb.saveFile`). */
 export interface FileState {
   readonly e: Entry;
@@ -612,10 +620,21 @@ export class Memdb {
    * the lowest inode; each duplicate is reported as a warning.
    */
   private rebuildVmList(): string[] {
+    const { vms, warnings } = this.vmListOfTree();
+    if (vms) this.vmlist.replace(vms);
+    return warnings;
+  }
+
+  /**
+   * The VM list a rebuild from the tree gives (spec 5.3), without installing
+   * it; `vms` is undefined when there is no `nodes` directory (the rebuild is
+   * skipped). The live list can drift from it: see the simulator's check.
+   */
+  vmListOfTree(): { vms?: Map<number, VmFound>; warnings: string[] } {
     const warnings: string[] = [];
     const nodes = this.root.children!.get("nodes");
-    if (!nodes?.children) return warnings;
-    const found = new Map<number, { node: string; type: GuestType; inode: number; path: string }>();
+    if (!nodes?.children) return { warnings };
+    const found = new Map<number, VmFound>();
     for (const node of nodes.children.values()) {
       if (!node.children || !isValidNodeName(node.name)) continue;
       for (const dir of node.children.values()) {
@@ -635,7 +654,6 @@ export class Memdb {
         }
       }
     }
-    this.vmlist.replace(found);
-    return warnings;
+    return { vms: found, warnings };
   }
 }

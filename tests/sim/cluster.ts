@@ -62,8 +62,6 @@ import { DcdbMsg, decodeFuseMessage, decodeUnlockMessage } from "../../src/dcdb/
 import { Database } from "../../src/store/database.ts";
 import type { Op } from "../../src/memdb/op.ts";
 import type { Memdb } from "../../src/memdb/memdb.ts";
-import { EntryType } from "../../src/memdb/entry.ts";
-import { guestTypeOfDir, isValidNodeName, vmidOfName } from "../../src/memdb/path.ts";
 
 /** The database group (spec 5.1). */
 export const DCDB_GROUP = "pve_dcdb_v1";
@@ -219,27 +217,13 @@ function epochKey(core: Dfsm): string {
  * (resync, restart) and nodes that did not then answer EEXIST differently: replicas diverge.
  */
 export function vmListDrifted(memdb: Memdb): boolean {
-  const want = new Map<number, string>();
-  const inodes = new Map<number, number>();
-  const nodes = memdb.lookup("nodes");
-  for (const node of nodes?.children?.values() ?? []) {
-    if (!node.children || !isValidNodeName(node.name)) continue;
-    for (const dir of node.children.values()) {
-      const type = guestTypeOfDir(dir.name);
-      if (!type || !dir.children) continue;
-      for (const f of dir.children.values()) {
-        const vmid = f.type === EntryType.File ? vmidOfName(f.name) : undefined;
-        if (vmid === undefined) continue;
-        const prev = inodes.get(vmid);
-        if (prev !== undefined && prev < f.inode) continue;
-        inodes.set(vmid, f.inode);
-        want.set(vmid, `${node.name}/${type}`);
-      }
-    }
-  }
+  const want = memdb.vmListOfTree().vms ?? new Map();
   const have = memdb.vmlist.vms;
   if (have.size !== want.size) return true;
-  for (const [vmid, v] of have) if (want.get(vmid) !== `${v.node}/${v.type}`) return true;
+  for (const [vmid, v] of have) {
+    const w = want.get(vmid);
+    if (!w || w.node !== v.node || w.type !== v.type) return true;
+  }
   return false;
 }
 
