@@ -14,7 +14,7 @@ import { decodeUpdate, encodeFuseMessage, type FuseOp } from "../../src/dcdb/cod
 import { encodeIndex } from "../../src/memdb/checksum.ts";
 import { Errno } from "../../src/util/errno.ts";
 import { Mode } from "../../src/dfsm/types.ts";
-import type { DfsmEffect, DfsmEvent, MemberId, SendOutcome } from "../../src/dfsm/types.ts";
+import type { DfsmEffect, MemberId, SendOutcome } from "../../src/dfsm/types.ts";
 import type { Op } from "../../src/memdb/op.ts";
 import type { Database } from "../../src/store/database.ts";
 

@@ -41,7 +41,7 @@ import {
 import { encodeIndex, entryChecksum } from "../../src/memdb/checksum.ts";
 import { Database } from "../../src/store/database.ts";
 import { Mode } from "../../src/dfsm/types.ts";
-import type { DfsmEffect, DfsmEvent, MemberId } from "../../src/dfsm/types.ts";
+import type { DfsmEffect, MemberId } from "../../src/dfsm/types.ts";
 
 const SEED = Number(Deno.env.get("DCDB_FUZZ_SEED") ?? 20261125);
 /** `PMXCFS_SOAK=1` (`deno task soak`) runs the long version. */
