@@ -262,6 +262,14 @@ export class SimConnection {
 
   /** Called (at dispatch) when the transport is lost. */
   protected onLost(): void {}
+
+  /** The result every call gives on a closed or lost connection, else undefined. */
+  protected precheck(): CsResult | undefined {
+    if (this.closed) return "bad_handle";
+    this.bus.assertAlive(this.process);
+    if (this.lost) return "library";
+    return undefined;
+  }
 }
 
 type HandleState = "unjoined" | "joining" | "joined" | "leaving";
@@ -362,13 +370,6 @@ export class CpgHandle extends SimConnection {
   /** `cpg_local_get`. */
   localGet(): number {
     return this.nodeid;
-  }
-
-  private precheck(): CsResult | undefined {
-    if (this.closed) return "bad_handle";
-    this.bus.assertAlive(this.process);
-    if (this.lost) return "library";
-    return undefined;
   }
 
   protected override onLost(): void {

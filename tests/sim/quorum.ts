@@ -107,13 +107,6 @@ export class QuorumHandle extends SimConnection {
     return "ok";
   }
 
-  private precheck(): CsResult | undefined {
-    if (this.closed) return "bad_handle";
-    this.bus.assertAlive(this.process);
-    if (this.lost) return "library";
-    return undefined;
-  }
-
   protected override onLost(): void {
     this.callbacks.onTransportLost?.(this);
   }
